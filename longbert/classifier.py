@@ -1,0 +1,267 @@
+"""A long-text classifier: any Hugging Face sequence-classification model reading whole texts in chunks.
+
+predict() tokenizes each text once, cuts it into windows by a strategy, scores the chunks of many
+texts together in length-sorted token-budgeted batches, and pools each text's chunk outputs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from longbert.chunking import Strategy, Window
+from longbert.devices import autocast_dtype, resolve_device
+from longbert.errors import LongbertError
+from longbert.pooling import check_pooling, pool
+from longbert.scoring import score_chunks
+from longbert.settings import Settings, load_settings
+from longbert.tokenize import Encoded, backend_tokenizer, encode_texts, special_tokens
+
+# Texts are processed in groups of at most this many characters or texts, which bounds memory
+# for any corpus while leaving each group large enough for length sorting to remove padding.
+GROUP_CHARS = 4_000_000
+GROUP_TEXTS = 8192
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_ROBERTA_LIKE = ("roberta", "camembert", "longformer", "bart", "mbart")
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """One chunk of a text: its class probabilities, token count and character span(s) in the text."""
+
+    probabilities: tuple[float, ...]
+    tokens: int
+    spans: tuple[tuple[int, int], ...]
+
+    @property
+    def span(self) -> tuple[int, int]:
+        """First to last character the chunk covers."""
+        return self.spans[0][0], self.spans[-1][1]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A text's pooled answer. An empty or whitespace-only text has no tokens: label and probabilities are None."""
+
+    label: str | None
+    probabilities: tuple[float, ...] | None
+    chunks: tuple[ChunkResult, ...]
+    num_tokens: int
+
+    def to_dict(self, labels: Sequence[str]) -> dict:
+        """A JSON-ready dict with probabilities keyed by label name."""
+        return {
+            "label": self.label,
+            "probabilities": None if self.probabilities is None else dict(zip(labels, self.probabilities)),
+            "num_tokens": self.num_tokens,
+            "num_chunks": len(self.chunks),
+            "chunks": [
+                {"probabilities": dict(zip(labels, c.probabilities)), "tokens": c.tokens, "span": list(c.span)}
+                for c in self.chunks
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class ChunkScores:
+    """Per-chunk logits of many texts under one strategy: what every pooling is computed from."""
+
+    logits: torch.Tensor
+    counts: list[int]
+    lengths: torch.Tensor
+    windows: list[list[Window]]
+
+    def pooled(self, method: str) -> np.ndarray:
+        """Pooled probabilities [n_texts, n_classes]; rows of texts without chunks are NaN."""
+        out = np.full((len(self.counts), self.logits.shape[1]), np.nan, dtype=np.float64)
+        has = np.asarray(self.counts) > 0
+        if has.any():
+            counts = [c for c in self.counts if c > 0]
+            out[has] = pool(self.logits, counts, method, self.lengths).double().numpy()
+        return out
+
+
+def window_ids(encoded: Encoded, window: Window) -> np.ndarray:
+    """The content token ids of one window (a view when the window is one range)."""
+    if len(window) == 1:
+        return encoded.ids[window[0][0] : window[0][1]]
+    return np.concatenate([encoded.ids[s:e] for s, e in window])
+
+
+def window_spans(encoded: Encoded, window: Window) -> tuple[tuple[int, int], ...]:
+    """Character spans of a window's token ranges."""
+    return tuple((int(encoded.offsets[s, 0]), int(encoded.offsets[e - 1, 1])) for s, e in window)
+
+
+def max_sequence_length(tokenizer, config) -> int:
+    """Most tokens, special ones included, the model accepts: from the tokenizer and the position table."""
+    limits = []
+    if 0 < getattr(tokenizer, "model_max_length", 0) < 1_000_000:
+        limits.append(int(tokenizer.model_max_length))
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions:
+        offset = 2 if any(k in (config.model_type or "") for k in _ROBERTA_LIKE) else 0
+        limits.append(int(positions) - offset)
+    if not limits:
+        raise LongbertError("cannot tell the model's maximum input length")
+    return min(limits)
+
+
+def load_pretrained(name_or_path: str | Path):
+    """Load (model, tokenizer, local directory or None) from a directory or Hub id; one-line errors."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    name = str(name_or_path)
+    local = Path(name).expanduser()
+    if not local.is_dir() and (local.exists() or not _HUB_ID.match(name)):
+        raise LongbertError(f"model directory not found: {name}")
+    if local.is_dir() and not (local / "config.json").is_file():
+        raise LongbertError(f"{name} is not a model directory: it has no config.json")
+    source = str(local) if local.is_dir() else name
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForSequenceClassification.from_pretrained(source)
+    except Exception as error:  # transformers raises many types for one cause: make it one line
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        if not local.is_dir():
+            offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or "connect" in first.lower()
+            hint = " (the Hugging Face Hub is not reachable; pass a local model directory)" if offline else ""
+            raise LongbertError(
+                f"cannot load model {name!r}: no such local directory, and the Hub download failed{hint}: {first}"
+            ) from error
+        raise LongbertError(f"cannot load the model in {name}: {first}") from error
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+    return model, tokenizer, (local if local.is_dir() else None)
+
+
+class LongTextClassifier:
+    """A sequence-classification model, its tokenizer and its long-text settings, ready to predict."""
+
+    def __init__(self, model, tokenizer, *, settings: Settings | None = None, device: str | torch.device | None = None):
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.tokenizer = tokenizer
+        self.settings = settings or Settings()
+        self.dtype = autocast_dtype(self.device)
+        self.backend = backend_tokenizer(tokenizer)
+        self.special = special_tokens(self.backend, tokenizer.pad_token_id)
+        self.max_length = max_sequence_length(tokenizer, model.config)
+        self.max_chunk_size = self.max_length - self.special.count
+        config = model.config
+        self.labels = [str(config.id2label.get(i, f"LABEL_{i}")) for i in range(config.num_labels)]
+        self.settings.chunking.validate(self.max_chunk_size)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, device: str | torch.device | None = None) -> LongTextClassifier:
+        """Load from a local directory or a Hub id, with the settings saved beside the model."""
+        model, tokenizer, local = load_pretrained(name_or_path)
+        return cls(model, tokenizer, settings=load_settings(local), device=device)
+
+    def default_batch_tokens(self) -> int:
+        """Tokens per forward pass: large on accelerators, cache-friendly on CPUs."""
+        return 8192 if self.device.type == "cpu" else 262_144
+
+    def encode(self, texts: Sequence[str]) -> list[Encoded]:
+        """Content tokens and character offsets of each text (HTML tags blanked if the settings say so)."""
+        return encode_texts(self.backend, texts, clean_markup=self.settings.clean_markup)
+
+    def score(
+        self,
+        encoded: Sequence[Encoded],
+        strategy: Strategy | None = None,
+        *,
+        batch_tokens: int | None = None,
+        padding: str = "longest",
+        progress: bool = False,
+    ) -> ChunkScores:
+        """Chunk already-encoded texts by a strategy and score every chunk once."""
+        strategy = strategy or self.settings.chunking
+        strategy.validate(self.max_chunk_size)
+        if padding not in ("longest", "max_length"):
+            raise LongbertError(f"padding must be 'longest' or 'max_length', got {padding!r}")
+        windows = [strategy.windows(len(e)) for e in encoded]
+        chunks = [window_ids(e, w) for e, ws in zip(encoded, windows) for w in ws]
+        lengths = torch.tensor([len(c) for c in chunks], dtype=torch.float32)
+        logits = score_chunks(
+            self.model,
+            chunks,
+            self.special,
+            batch_tokens=batch_tokens or self.default_batch_tokens(),
+            device=self.device,
+            dtype=self.dtype,
+            pad_to=self.max_length if padding == "max_length" else None,
+            progress=progress,
+        )
+        return ChunkScores(logits, [len(w) for w in windows], lengths, windows)
+
+    def iter_predict(
+        self,
+        texts: Iterable[str],
+        strategy: Strategy | None = None,
+        pooling: str | None = None,
+        *,
+        batch_tokens: int | None = None,
+        padding: str = "longest",
+        progress: bool = False,
+    ) -> Iterator[Prediction]:
+        """Predict texts in order, a bounded group at a time, so any number of texts streams through."""
+        pooling = check_pooling(pooling or self.settings.pooling)
+        strategy = strategy or self.settings.chunking
+        strategy.validate(self.max_chunk_size)
+        total = len(texts) if isinstance(texts, Sequence) else None
+        with tqdm(total=total, desc="texts", unit="text", disable=not progress) as bar:
+            for group in _groups(texts):
+                encoded = self.encode(group)
+                scores = self.score(encoded, strategy, batch_tokens=batch_tokens, padding=padding)
+                pooled = scores.pooled(pooling)
+                chunk_probs = scores.logits.softmax(-1).double().numpy()
+                first = 0
+                for row, (enc, windows) in enumerate(zip(encoded, scores.windows)):
+                    chunks = tuple(
+                        ChunkResult(
+                            tuple(chunk_probs[first + k].tolist()), len(window_ids(enc, w)), window_spans(enc, w)
+                        )
+                        for k, w in enumerate(windows)
+                    )
+                    first += len(windows)
+                    if not windows:
+                        yield Prediction(None, None, (), len(enc))
+                        continue
+                    probs = tuple(pooled[row].tolist())
+                    yield Prediction(self.labels[int(np.argmax(probs))], probs, chunks, len(enc))
+                bar.update(len(group))
+
+    def predict(
+        self, texts: Sequence[str] | str, strategy: Strategy | None = None, pooling: str | None = None, **kwargs
+    ) -> list[Prediction]:
+        """Predictions for many texts (or one text), in input order."""
+        if isinstance(texts, str):
+            texts = [texts]
+        return list(self.iter_predict(texts, strategy, pooling, **kwargs))
+
+
+def _groups(texts: Iterable[str]) -> Iterator[list[str]]:
+    group: list[str] = []
+    chars = 0
+    for text in texts:
+        group.append(text)
+        chars += len(text) if isinstance(text, str) else 0
+        if chars >= GROUP_CHARS or len(group) >= GROUP_TEXTS:
+            yield group
+            group, chars = [], 0
+    if group:
+        yield group

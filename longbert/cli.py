@@ -1,0 +1,148 @@
+"""The `longbert` command: `longbert predict` classifies texts of any length and prints JSON lines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from longbert.errors import LongbertError
+
+PROGRESS_MIN_TEXTS = 50
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def read_texts(paths: Sequence[str]) -> list[str]:
+    """Texts from .txt files (one text each) and .jsonl files (a "text" field a line); stdin JSON lines if none."""
+    if not paths:
+        return _jsonl_texts(sys.stdin, "stdin")
+    texts: list[str] = []
+    for name in paths:
+        path = Path(name)
+        if not path.is_file():
+            raise LongbertError(f"no such file: {name}")
+        try:
+            if path.suffix == ".txt":
+                texts.append(path.read_text(encoding="utf-8"))
+            elif path.suffix == ".jsonl":
+                with path.open(encoding="utf-8") as lines:
+                    texts.extend(_jsonl_texts(lines, name))
+            else:
+                raise LongbertError(f"{name}: expected a .txt file (one text) or a .jsonl file (a 'text' field a line)")
+        except UnicodeDecodeError as error:
+            raise LongbertError(f"{name} is not UTF-8 text: {error.reason}") from error
+    return texts
+
+
+def _jsonl_texts(lines, source: str) -> list[str]:
+    texts = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise LongbertError(f"{source} line {number}: not valid JSON ({error.msg})") from error
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            raise LongbertError(f'{source} line {number}: expected an object with a string "text" field')
+        texts.append(record["text"])
+    return texts
+
+
+def _add_chunking_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="model directory or Hub id (default: $LONGBERT_MODEL, else the bundled model)")
+    parser.add_argument("--chunk-size", type=int, help="content tokens per chunk (default: the model's setting, 510)")
+    parser.add_argument("--stride", type=int, help="tokens between chunk starts (default: chunk size, no overlap)")
+    parser.add_argument("--minimal-chunk-size", type=int, help="drop a last chunk shorter than this (default 1)")
+    parser.add_argument("--strategy", help="instead of the chunk flags: head, tail, head+tail, 'head N' or 'C/S/M'")
+    parser.add_argument("--pooling", help="mean, max, logit_mean, median or weighted_mean (default: the model's, mean)")
+    parser.add_argument("--batch-tokens", type=int, help="padded tokens per forward pass (default: 8192 on CPU)")
+    parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="longbert", description="Classify texts of any length with BERT-family models.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    predict = commands.add_parser("predict", help="classify texts; one JSON line per text on stdout, in input order")
+    predict.add_argument(
+        "files", nargs="*", help=".txt (one text) or .jsonl ('text' field) files; stdin JSON lines if none"
+    )
+    _add_chunking_flags(predict)
+    predict.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def strategy_from_args(args: argparse.Namespace, settings):
+    """The chunking strategy the flags ask for, filling gaps from the model's saved settings."""
+    from longbert.chunking import Chunking, parse_strategy
+
+    chunk_flags = (args.chunk_size, args.stride, args.minimal_chunk_size)
+    if args.strategy is not None:
+        if any(v is not None for v in chunk_flags):
+            raise LongbertError("give either --strategy or the chunk flags, not both")
+        return parse_strategy(args.strategy)
+    base = settings.chunking
+    chunk_size = base.chunk_size if args.chunk_size is None else args.chunk_size
+    stride = args.stride if args.stride is not None else (base.stride if args.chunk_size is None else chunk_size)
+    minimal = args.minimal_chunk_size
+    if minimal is None:
+        minimal = base.minimal_chunk_size if args.chunk_size is None else min(base.minimal_chunk_size, chunk_size)
+    return Chunking(chunk_size, stride, minimal)
+
+
+def load_classifier(args: argparse.Namespace):
+    """Validate the cheap flags, then load the model named by --model (or the default)."""
+    from longbert.bundled import default_model
+    from longbert.classifier import LongTextClassifier
+    from longbert.pooling import check_pooling
+    from longbert.settings import Settings
+
+    strategy_from_args(args, Settings()).validate()
+    if args.pooling is not None:
+        check_pooling(args.pooling)
+    if args.batch_tokens is not None and args.batch_tokens < 1:
+        raise LongbertError(f"--batch-tokens must be a positive integer, got {args.batch_tokens}")
+    return LongTextClassifier.from_pretrained(args.model or default_model(), device=args.device)
+
+
+def run_predict(args: argparse.Namespace) -> None:
+    texts = read_texts(args.files)
+    classifier = load_classifier(args)
+    strategy = strategy_from_args(args, classifier.settings)
+    predictions = classifier.iter_predict(
+        texts,
+        strategy,
+        args.pooling,
+        batch_tokens=args.batch_tokens,
+        progress=not args.quiet and len(texts) >= PROGRESS_MIN_TEXTS,
+    )
+    for prediction in predictions:
+        sys.stdout.write(json.dumps(prediction.to_dict(classifier.labels)) + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `longbert` command; exit code 2 with a one-line message on bad input."""
+    args = build_parser().parse_args(argv)
+    try:
+        {"predict": run_predict}[args.command](args)
+    except LongbertError as error:
+        print(f"longbert {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Tokenize whole texts into content token ids with character offsets, using the model's own tokenizer.
+
+Works on the Rust `tokenizers` backend of any fast Hugging Face tokenizer: no truncation, no
+padding, no special tokens (those are added per chunk, as the tokenizer itself would add them).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from longbert.errors import LongbertError
+
+# Texts longer than this are tokenized in pieces cut at whitespace, which bounds the tokenizer's
+# transient memory (it keeps about 100 bytes per token) for texts of millions of tokens.
+PIECE_CHARS = 200_000
+_MARKUP = re.compile(r"<\s*/?\s*[a-zA-Z][^<>]{0,200}>")
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One text's content tokens: ids [n] and character offsets [n, 2] into the original text."""
+
+    ids: np.ndarray
+    offsets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    """The ids a tokenizer puts before and after a single sequence, and its padding id."""
+
+    prefix: tuple[int, ...]
+    suffix: tuple[int, ...]
+    pad_id: int
+
+    @property
+    def count(self) -> int:
+        return len(self.prefix) + len(self.suffix)
+
+
+def backend_tokenizer(tokenizer) -> Tokenizer:
+    """A private copy of a fast tokenizer's Rust backend with truncation and padding switched off."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if not isinstance(backend, Tokenizer):
+        raise LongbertError(
+            f"the tokenizer {type(tokenizer).__name__} has no fast (Rust) backend; longbert needs a fast tokenizer"
+        )
+    backend = Tokenizer.from_str(backend.to_str())
+    backend.no_truncation()
+    backend.no_padding()
+    return backend
+
+
+def special_tokens(backend: Tokenizer, pad_id: int | None) -> SpecialTokens:
+    """Find the special tokens the tokenizer adds around one sequence, by encoding a probe with and without them."""
+    probe = "hello world"
+    content = backend.encode(probe, add_special_tokens=False).ids
+    full = backend.encode(probe, add_special_tokens=True).ids
+    for start in range(len(full) - len(content) + 1):
+        if full[start : start + len(content)] == content:
+            prefix, suffix = full[:start], full[start + len(content) :]
+            break
+    else:
+        raise LongbertError("cannot tell where the tokenizer puts its special tokens")
+    if pad_id is None:
+        raise LongbertError("the tokenizer has no padding token; set tokenizer.pad_token before use")
+    return SpecialTokens(tuple(prefix), tuple(suffix), int(pad_id))
+
+
+def strip_markup(text: str) -> str:
+    """Blank out HTML tags such as IMDB's `<br />` with spaces of the same length, so offsets stay valid."""
+    return _MARKUP.sub(lambda m: " " * len(m.group(0)), text)
+
+
+def _cut_points(text: str, piece_chars: int) -> list[int]:
+    """Where to cut a long text: before the last whitespace of a run that precedes a word, so that
+    whitespace-splitting tokenizers (WordPiece, byte-level BPE, SentencePiece) see the same words."""
+    cuts = [0]
+    while len(text) - cuts[-1] > piece_chars:
+        lo, hi = cuts[-1] + 1, cuts[-1] + piece_chars
+        cut = hi
+        for i in range(hi - 1, lo - 1, -1):
+            if text[i].isspace() and not text[i + 1].isspace():
+                cut = i
+                break
+        cuts.append(cut)
+    cuts.append(len(text))
+    return cuts
+
+
+def encode_texts(
+    backend: Tokenizer, texts: Sequence[str], *, clean_markup: bool = False, piece_chars: int = PIECE_CHARS
+) -> list[Encoded]:
+    """Tokenize texts without special tokens; offsets point into the original texts."""
+    pieces: list[str] = []
+    owners: list[tuple[int, int]] = []
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise LongbertError(f"text {index} is {type(text).__name__}, not a string")
+        if clean_markup:
+            text = strip_markup(text)
+        cuts = _cut_points(text, piece_chars)
+        for start, end in itertools.pairwise(cuts):
+            pieces.append(text[start:end])
+            owners.append((index, start))
+    encodings = backend.encode_batch(pieces, add_special_tokens=False) if pieces else []
+    ids: list[list[np.ndarray]] = [[] for _ in texts]
+    offsets: list[list[np.ndarray]] = [[] for _ in texts]
+    for (index, shift), encoding in zip(owners, encodings):
+        ids[index].append(np.asarray(encoding.ids, dtype=np.int32))
+        offsets[index].append(np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2) + shift)
+    return [
+        Encoded(
+            np.concatenate(i) if i else np.zeros(0, np.int32),
+            np.concatenate(o) if o else np.zeros((0, 2), np.int64),
+        )
+        for i, o in zip(ids, offsets)
+    ]

@@ -1,0 +1,64 @@
+"""Shared fixtures: a real tokenizer from the committed fixture and tiny random-weight BERT classifiers."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+from pathlib import Path
+
+import pytest
+import torch
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TOKENIZER_DIR = FIXTURES / "minilm-tokenizer"
+
+
+def tiny_bert(num_labels: int = 2, seed: int = 0, hidden: int = 32):
+    """A 2-layer BERT classifier with random weights: milliseconds per forward pass."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=hidden,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=512,
+        num_labels=num_labels,
+        id2label={i: ("NEGATIVE", "POSITIVE")[i] if num_labels == 2 else f"CLASS_{i}" for i in range(num_labels)},
+        label2id={("NEGATIVE", "POSITIVE")[i] if num_labels == 2 else f"CLASS_{i}": i for i in range(num_labels)},
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+    return BertForSequenceClassification(config).eval()
+
+
+def save_tiny_model(directory: Path, num_labels: int = 2, seed: int = 0) -> Path:
+    """Save a tiny BERT classifier with the fixture tokenizer, as a user's model directory would look."""
+    from transformers import AutoTokenizer
+
+    tiny_bert(num_labels, seed).save_pretrained(directory)
+    AutoTokenizer.from_pretrained(TOKENIZER_DIR).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(TOKENIZER_DIR)
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def classifier(model_dir):
+    from longbert import LongTextClassifier
+
+    return LongTextClassifier.from_pretrained(model_dir, device="cpu")
