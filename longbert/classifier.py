@@ -6,8 +6,6 @@ texts together in length-sorted token-budgeted batches, and pools each text's ch
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,20 +14,19 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from longbert.chunking import Strategy, Window
+from longbert.chunking import Chunking, Strategy, Window
 from longbert.devices import autocast_dtype, resolve_device
 from longbert.errors import LongbertError
+from longbert.loading import load_pretrained, max_sequence_length
 from longbert.pooling import check_pooling, pool
 from longbert.scoring import score_chunks
-from longbert.settings import Settings, load_settings
+from longbert.settings import Settings
 from longbert.tokenize import Encoded, backend_tokenizer, encode_texts, special_tokens
 
 # Texts are processed in groups of at most this many characters or texts, which bounds memory
 # for any corpus while leaving each group large enough for length sorting to remove padding.
 GROUP_CHARS = 4_000_000
 GROUP_TEXTS = 8192
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-_ROBERTA_LIKE = ("roberta", "camembert", "longformer", "bart", "mbart")
 
 
 @dataclass(frozen=True)
@@ -100,62 +97,17 @@ def window_spans(encoded: Encoded, window: Window) -> tuple[tuple[int, int], ...
     return tuple((int(encoded.offsets[s, 0]), int(encoded.offsets[e - 1, 1])) for s, e in window)
 
 
-def max_sequence_length(tokenizer, config) -> int:
-    """Most tokens, special ones included, the model accepts: from the tokenizer and the position table."""
-    limits = []
-    if 0 < getattr(tokenizer, "model_max_length", 0) < 1_000_000:
-        limits.append(int(tokenizer.model_max_length))
-    positions = getattr(config, "max_position_embeddings", None)
-    if positions:
-        offset = 2 if any(k in (config.model_type or "") for k in _ROBERTA_LIKE) else 0
-        limits.append(int(positions) - offset)
-    if not limits:
-        raise LongbertError("cannot tell the model's maximum input length")
-    return min(limits)
-
-
-def load_pretrained(name_or_path: str | Path):
-    """Load (model, tokenizer, local directory or None) from a directory or Hub id; one-line errors."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    name = str(name_or_path)
-    local = Path(name).expanduser()
-    if not local.is_dir() and (local.exists() or not _HUB_ID.match(name)):
-        raise LongbertError(f"model directory not found: {name}")
-    if local.is_dir() and not (local / "config.json").is_file():
-        raise LongbertError(f"{name} is not a model directory: it has no config.json")
-    source = str(local) if local.is_dir() else name
-    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForSequenceClassification.from_pretrained(source)
-    except Exception as error:  # transformers raises many types for one cause: make it one line
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        if not local.is_dir():
-            offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or "connect" in first.lower()
-            hint = " (the Hugging Face Hub is not reachable; pass a local model directory)" if offline else ""
-            raise LongbertError(
-                f"cannot load model {name!r}: no such local directory, and the Hub download failed{hint}: {first}"
-            ) from error
-        raise LongbertError(f"cannot load the model in {name}: {first}") from error
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
-    return model, tokenizer, (local if local.is_dir() else None)
-
-
 class LongTextClassifier:
-    """A sequence-classification model, its tokenizer and its long-text settings, ready to predict."""
+    """A sequence-classification model, its tokenizer and its long-text settings, ready to predict.
+
+    Without settings it chunks at the model's largest size with no overlap (510/510/1 for BERT)
+    and pools with the mean.
+    """
 
     def __init__(self, model, tokenizer, *, settings: Settings | None = None, device: str | torch.device | None = None):
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
-        self.settings = settings or Settings()
         self.dtype = autocast_dtype(self.device)
         self.backend = backend_tokenizer(tokenizer)
         self.special = special_tokens(self.backend, tokenizer.pad_token_id)
@@ -163,13 +115,15 @@ class LongTextClassifier:
         self.max_chunk_size = self.max_length - self.special.count
         config = model.config
         self.labels = [str(config.id2label.get(i, f"LABEL_{i}")) for i in range(config.num_labels)]
+        # Without saved settings: the largest chunks the model takes, no overlap, mean pooling.
+        self.settings = settings or Settings(Chunking(self.max_chunk_size, self.max_chunk_size, 1))
         self.settings.chunking.validate(self.max_chunk_size)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path, device: str | torch.device | None = None) -> LongTextClassifier:
         """Load from a local directory or a Hub id, with the settings saved beside the model."""
-        model, tokenizer, local = load_pretrained(name_or_path)
-        return cls(model, tokenizer, settings=load_settings(local), device=device)
+        model, tokenizer, settings = load_pretrained(name_or_path)
+        return cls(model, tokenizer, settings=settings, device=device)
 
     def default_batch_tokens(self) -> int:
         """Tokens per forward pass: large on accelerators, cache-friendly on CPUs."""

@@ -131,7 +131,10 @@ def run_predict(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `longbert` command; exit code 2 with a one-line message on bad input."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # argparse's --help and its one-line usage errors
+        return int(done.code or 0)
     try:
         {"predict": run_predict}[args.command](args)
     except LongbertError as error:

@@ -40,10 +40,10 @@ def save_settings(settings: Settings, directory: str | Path) -> None:
     Path(directory, SETTINGS_FILE).write_text(json.dumps(settings.to_dict(), indent=2) + "\n")
 
 
-def load_settings(directory: str | Path | None) -> Settings:
-    """Read longbert.json from a model directory; defaults (510/510/1, mean) where there is none."""
+def load_settings(directory: str | Path | None) -> Settings | None:
+    """Read longbert.json from a model directory; None where there is none."""
     if directory is None or not Path(directory, SETTINGS_FILE).is_file():
-        return Settings()
+        return None
     try:
         data = json.loads(Path(directory, SETTINGS_FILE).read_text())
     except (OSError, json.JSONDecodeError) as error:

@@ -19,7 +19,7 @@ from longbert.errors import LongbertError
 # Texts longer than this are tokenized in pieces cut at whitespace, which bounds the tokenizer's
 # transient memory (it keeps about 100 bytes per token) for texts of millions of tokens.
 PIECE_CHARS = 200_000
-_MARKUP = re.compile(r"<\s*/?\s*[a-zA-Z][^<>]{0,200}>")
+_MARKUP = re.compile(r"</?[a-zA-Z][a-zA-Z0-9-]*(?:\s[^<>]{0,200})?/?>")
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,8 @@ def strip_markup(text: str) -> str:
 
 def _cut_points(text: str, piece_chars: int) -> list[int]:
     """Where to cut a long text: before the last whitespace of a run that precedes a word, so that
-    whitespace-splitting tokenizers (WordPiece, byte-level BPE, SentencePiece) see the same words."""
+    whitespace-splitting tokenizers (WordPiece, byte-level BPE, SentencePiece) see the same words.
+    A piece with no whitespace at all (a single 200,000-character word) is cut where it must be."""
     cuts = [0]
     while len(text) - cuts[-1] > piece_chars:
         lo, hi = cuts[-1] + 1, cuts[-1] + piece_chars

@@ -1,0 +1,155 @@
+"""`longbert predict`: JSON lines in input order, and a one-line error with exit code 2 for every bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from longbert.cli import main
+
+LONG_REVIEW = "the film was great " * 825  # 3,300 tokens: 7 chunks of 510
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_predict_long_review_prints_one_line_with_a_probability_per_chunk(capsys, tmp_path, model_dir):
+    review = tmp_path / "review.txt"
+    review.write_text(LONG_REVIEW)
+    code, out, err = run(
+        capsys, "predict", str(review), "--model", str(model_dir), "--chunk-size", "510", "--stride", "510",
+        "--minimal-chunk-size", "1", "--device", "cpu",
+    )  # fmt: skip
+    assert code == 0, err
+    (line,) = out.splitlines()
+    record = json.loads(line)
+    assert record["num_tokens"] == 3300
+    assert record["num_chunks"] == 7 == len(record["chunks"])
+    assert [c["tokens"] for c in record["chunks"]] == [510] * 6 + [240]
+    assert all(set(c["probabilities"]) == {"NEGATIVE", "POSITIVE"} for c in record["chunks"])
+    assert record["label"] in ("NEGATIVE", "POSITIVE")
+
+
+def test_predict_reads_jsonl_and_txt_files_in_order(capsys, tmp_path, model_dir):
+    lines = tmp_path / "texts.jsonl"
+    lines.write_text("\n".join(json.dumps({"text": t, "id": i}) for i, t in enumerate(["one", "", "three four"])))
+    single = tmp_path / "single.txt"
+    single.write_text("five six seven")
+    code, out, err = run(capsys, "predict", str(lines), str(single), "--model", str(model_dir), "--pooling", "max")
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["num_tokens"] for r in records] == [1, 0, 2, 3]
+    assert records[1]["label"] is None and records[1]["num_chunks"] == 0
+
+
+def test_predict_reads_stdin_json_lines(capsys, monkeypatch, model_dir):
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO('{"text": "good"}\n\n{"text": "bad bad"}\n'))
+    code, out, _ = run(capsys, "predict", "--model", str(model_dir), "--strategy", "head+tail")
+    assert code == 0
+    assert [json.loads(line)["num_tokens"] for line in out.splitlines()] == [1, 2]
+
+
+def test_model_settings_are_the_defaults(capsys, tmp_path, model_dir):
+    from conftest import save_tiny_model
+
+    from longbert.settings import Chunking, Settings, save_settings
+
+    directory = save_tiny_model(tmp_path / "model")
+    save_settings(Settings(Chunking(100, 50, 10), "max"), directory)
+    review = tmp_path / "r.txt"
+    review.write_text(LONG_REVIEW)
+    _, out, _ = run(capsys, "predict", str(review), "--model", str(directory))
+    assert [c["tokens"] for c in json.loads(out)["chunks"]][:2] == [100, 100]
+    assert json.loads(out)["num_chunks"] == 65
+    _, out, _ = run(capsys, "predict", str(review), "--model", str(directory), "--chunk-size", "300")
+    assert json.loads(out)["num_chunks"] == 11
+
+
+def bad_model_dirs(tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    return broken, empty
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--stride", "600", "--chunk-size", "510"], "stride (600) must not exceed chunk_size (510)"),
+        (["--chunk-size", "511"], "chunk_size (511) exceeds what the model allows (510"),
+        (["--chunk-size", "0"], "chunk_size must be a positive integer"),
+        (["--stride", "-5"], "stride must be a positive integer"),
+        (["--minimal-chunk-size", "0"], "minimal_chunk_size must be a positive integer"),
+        (["--pooling", "sum"], "unknown pooling 'sum'"),
+        (["--batch-tokens", "0"], "--batch-tokens must be a positive integer"),
+        (["--device", "tpu"], "unknown device 'tpu'"),
+        (["--strategy", "middle"], "unknown strategy 'middle'"),
+        (["--strategy", "head", "--chunk-size", "100"], "either --strategy or the chunk flags"),
+        (["--chunk-size", "abc"], "invalid int value: 'abc'"),
+    ],
+)
+def test_bad_parameters(capsys, tmp_path, model_dir, args, message):
+    review = tmp_path / "r.txt"
+    review.write_text("fine")
+    code, out, err = run(capsys, "predict", str(review), "--model", str(model_dir), *args)
+    assert code == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert message in err
+
+
+def test_bad_models_and_inputs(capsys, tmp_path, model_dir):
+    broken, empty = bad_model_dirs(tmp_path)
+    review = tmp_path / "r.txt"
+    review.write_text("fine")
+    bad_jsonl = tmp_path / "bad.jsonl"
+    bad_jsonl.write_text('{"text": "ok"}\n{"txt": "no"}\n')
+    cases = [
+        (["--model", str(tmp_path / "missing")], "model directory not found"),
+        (["--model", str(broken)], "cannot load the model in"),
+        (["--model", str(empty)], "has no config.json"),
+        (["--model", "someone/not-a-cached-model"], "Hub"),
+        ([str(tmp_path / "nope.txt"), "--model", str(model_dir)], "no such file"),
+        ([str(bad_jsonl), "--model", str(model_dir)], 'bad.jsonl line 2: expected an object with a string "text"'),
+        ([str(model_dir / "config.json"), "--model", str(model_dir)], "expected a .txt file"),
+    ]
+    for args, message in cases:
+        argv = ["predict", *args] if args[0].startswith("--") is False else ["predict", str(review), *args]
+        code, out, err = run(capsys, *argv)
+        assert code == 2, (args, err)
+        assert out == ""
+        assert len(err.strip().splitlines()) == 1, err
+        assert message in err, (message, err)
+
+
+def test_no_model_and_no_bundled_model(capsys, tmp_path, monkeypatch):
+    import longbert.bundled
+
+    monkeypatch.delenv("LONGBERT_MODEL", raising=False)
+    monkeypatch.setattr(longbert.bundled, "BUNDLED_MODEL_DIR", tmp_path / "absent")
+    review = tmp_path / "r.txt"
+    review.write_text("fine")
+    code, _, err = run(capsys, "predict", str(review))
+    assert code == 2 and "pass --model" in err
+
+
+def test_installed_command_exit_code_and_output(tmp_path, model_dir):
+    review = tmp_path / "r.txt"
+    review.write_text(LONG_REVIEW)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "longbert", "predict", str(review), "--model", str(model_dir)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["num_chunks"] == 7
+    done = subprocess.run([*command, "--stride", "999"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
