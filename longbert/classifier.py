@@ -101,14 +101,23 @@ class LongTextClassifier:
     """A sequence-classification model, its tokenizer and its long-text settings, ready to predict.
 
     Without settings it chunks at the model's largest size with no overlap (510/510/1 for BERT)
-    and pools with the mean.
+    and pools with the mean. precision: auto (bf16 autocast on CUDA and on CPUs with native bf16,
+    else fp32), fp32, bf16 or fp16.
     """
 
-    def __init__(self, model, tokenizer, *, settings: Settings | None = None, device: str | torch.device | None = None):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        *,
+        settings: Settings | None = None,
+        device: str | torch.device | None = None,
+        precision: str = "auto",
+    ):
         self.device = resolve_device(device)
+        self.dtype = autocast_dtype(self.device, precision)
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
-        self.dtype = autocast_dtype(self.device)
         self.backend = backend_tokenizer(tokenizer)
         self.special = special_tokens(self.backend, tokenizer.pad_token_id)
         self.max_length = max_sequence_length(tokenizer, model.config)
@@ -120,14 +129,16 @@ class LongTextClassifier:
         self.settings.chunking.validate(self.max_chunk_size)
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | Path, device: str | torch.device | None = None) -> LongTextClassifier:
+    def from_pretrained(
+        cls, name_or_path: str | Path, device: str | torch.device | None = None, precision: str = "auto"
+    ) -> LongTextClassifier:
         """Load from a local directory or a Hub id, with the settings saved beside the model."""
         model, tokenizer, settings = load_pretrained(name_or_path)
-        return cls(model, tokenizer, settings=settings, device=device)
+        return cls(model, tokenizer, settings=settings, device=device, precision=precision)
 
     def default_batch_tokens(self) -> int:
-        """Tokens per forward pass: large on accelerators, cache-friendly on CPUs."""
-        return 8192 if self.device.type == "cpu" else 262_144
+        """Tokens per forward pass: large on accelerators, cache-sized on CPUs (2048 measured fastest there)."""
+        return 2048 if self.device.type == "cpu" else 262_144
 
     def encode(self, texts: Sequence[str]) -> list[Encoded]:
         """Content tokens and character offsets of each text (HTML tags blanked if the settings say so)."""

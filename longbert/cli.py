@@ -66,6 +66,9 @@ def _add_chunking_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pooling", help="mean, max, logit_mean, median or weighted_mean (default: the model's, mean)")
     parser.add_argument("--batch-tokens", type=int, help="padded tokens per forward pass (default: 8192 on CPU)")
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    parser.add_argument(
+        "--precision", default="auto", help="auto (bf16 on CUDA and on CPUs with native bf16), fp32, bf16 or fp16"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,7 +113,8 @@ def load_classifier(args: argparse.Namespace):
         check_pooling(args.pooling)
     if args.batch_tokens is not None and args.batch_tokens < 1:
         raise LongbertError(f"--batch-tokens must be a positive integer, got {args.batch_tokens}")
-    return LongTextClassifier.from_pretrained(args.model or default_model(), device=args.device)
+    model = args.model or default_model()
+    return LongTextClassifier.from_pretrained(model, device=args.device, precision=args.precision)
 
 
 def run_predict(args: argparse.Namespace) -> None:

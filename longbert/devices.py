@@ -28,8 +28,30 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     return resolved
 
 
-def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """bf16 on CUDA cards that support it, else fp16 on CUDA; None (full fp32) elsewhere."""
-    if device.type != "cuda":
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX), where bf16 autocast about doubles speed."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """The autocast dtype for a precision; None means full fp32.
+
+    auto: bf16 on CUDA cards with bf16 (else fp16) and on CPUs with native bf16; fp32 elsewhere.
+    """
+    if precision not in PRECISIONS:
+        raise LongbertError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if precision == "fp32" or device.type == "mps":
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        if device.type != "cuda":
+            raise LongbertError("fp16 autocast needs a CUDA device; use bf16 or fp32 on this device")
+        return torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if cpu_has_bf16() else None

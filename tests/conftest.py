@@ -61,4 +61,4 @@ def model_dir(tmp_path_factory) -> Path:
 def classifier(model_dir):
     from longbert import LongTextClassifier
 
-    return LongTextClassifier.from_pretrained(model_dir, device="cpu")
+    return LongTextClassifier.from_pretrained(model_dir, device="cpu", precision="fp32")

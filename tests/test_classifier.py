@@ -150,7 +150,7 @@ def test_classifier_rejects_bad_settings(classifier):
 def test_three_class_model(tokenizer):
     from conftest import tiny_bert
 
-    classifier = LongTextClassifier(tiny_bert(num_labels=3), tokenizer, device="cpu")
+    classifier = LongTextClassifier(tiny_bert(num_labels=3), tokenizer, device="cpu", precision="fp32")
     (prediction,) = classifier.predict(REVIEWS[3], Chunking(256, 128, 1), "max")
     assert len(prediction.probabilities) == 3
     assert sum(prediction.probabilities) == pytest.approx(1, abs=1e-6)
@@ -195,7 +195,7 @@ def roberta_style(tmp_path):
 
 def test_roberta_style_tokenizer_gets_its_own_special_tokens(tmp_path):
     model, tokenizer = roberta_style(tmp_path)
-    classifier = LongTextClassifier(model, tokenizer, settings=None, device="cpu")
+    classifier = LongTextClassifier(model, tokenizer, device="cpu", precision="fp32")
     assert classifier.special == SpecialTokens(prefix=(0,), suffix=(2,), pad_id=1)
     assert classifier.max_length == 64
     assert classifier.max_chunk_size == 62
@@ -209,3 +209,15 @@ def test_roberta_style_tokenizer_gets_its_own_special_tokens(tmp_path):
     ids, _ = collate([encoded.ids[:62]], classifier.special)
     expected = tokenizer(REVIEWS[1], truncation=True, max_length=64)["input_ids"]
     assert ids[0].tolist() == expected
+
+
+def test_bf16_autocast_stays_close_to_fp32(model_dir, classifier):
+    bf16 = LongTextClassifier.from_pretrained(model_dir, device="cpu", precision="bf16")
+    assert bf16.dtype == torch.bfloat16
+    for fast, exact in zip(bf16.predict(REVIEWS), classifier.predict(REVIEWS)):
+        assert np.allclose(fast.probabilities, exact.probabilities, atol=2e-2)
+
+
+def test_unknown_precision_is_rejected(model_dir):
+    with pytest.raises(LongbertError, match="unknown precision 'fp8'"):
+        LongTextClassifier.from_pretrained(model_dir, device="cpu", precision="fp8")

@@ -92,6 +92,7 @@ def bad_model_dirs(tmp_path):
         (["--pooling", "sum"], "unknown pooling 'sum'"),
         (["--batch-tokens", "0"], "--batch-tokens must be a positive integer"),
         (["--device", "tpu"], "unknown device 'tpu'"),
+        (["--precision", "fp8"], "unknown precision 'fp8'"),
         (["--strategy", "middle"], "unknown strategy 'middle'"),
         (["--strategy", "head", "--chunk-size", "100"], "either --strategy or the chunk flags"),
         (["--chunk-size", "abc"], "invalid int value: 'abc'"),

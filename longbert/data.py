@@ -1,0 +1,73 @@
+"""IMDB reviews (Maas et al., 2011) for training and evaluation: a local parquet copy or the Hub's stanfordnlp/imdb.
+
+Where the data comes from, first match wins: the `source` argument, $LONGBERT_IMDB, then the
+Hub. A local source is a directory holding {split}.parquet with `text` and `label` columns.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from longbert.errors import LongbertError
+
+HUB_ID = "stanfordnlp/imdb"
+SAMPLE = Path(__file__).parent / "data" / "imdb_test_sample.parquet"
+LABELS = ("NEGATIVE", "POSITIVE")
+
+
+def load_imdb(split: str = "test", source: str | Path | None = None) -> pd.DataFrame:
+    """All reviews of a split as a DataFrame with `text` and `label` (0 negative, 1 positive) columns."""
+    if split not in ("train", "test"):
+        raise LongbertError(f"unknown IMDB split {split!r}: use train or test")
+    source = source or os.environ.get("LONGBERT_IMDB") or HUB_ID
+    if str(source) == "sample":
+        return read_labelled(SAMPLE)
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return read_labelled(path / f"{split}.parquet")
+    if path.is_file():
+        return read_labelled(path)
+    if str(source) != HUB_ID:
+        raise LongbertError(f"IMDB data not found: {source} is neither a directory of parquet files nor 'sample'")
+    try:
+        from datasets import load_dataset
+
+        frame = load_dataset(HUB_ID, split=split).to_pandas()
+    except Exception as error:  # datasets raises many types when the Hub is out of reach
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise LongbertError(
+            f"cannot load {HUB_ID} from the Hub ({first}); point --data or $LONGBERT_IMDB at a local copy"
+        ) from error
+    return frame[["text", "label"]]
+
+
+def read_labelled(path: str | Path, text_column: str = "text", label_column: str = "label") -> pd.DataFrame:
+    """A labelled-text file (parquet, CSV, JSON lines) as a DataFrame with `text` and integer `label` columns."""
+    path = Path(path)
+    readers = {".parquet": pd.read_parquet, ".csv": pd.read_csv, ".jsonl": lambda p: pd.read_json(p, lines=True)}
+    if path.suffix not in readers:
+        raise LongbertError(f"{path}: expected a .parquet, .csv or .jsonl file")
+    if not path.is_file():
+        raise LongbertError(f"no such data file: {path}")
+    frame = readers[path.suffix](path)
+    missing = {text_column, label_column} - set(frame.columns)
+    if missing:
+        raise LongbertError(f"{path} has no column(s) {', '.join(sorted(missing))}")
+    frame = frame.rename(columns={text_column: "text", label_column: "label"})
+    frame["label"] = frame["label"].astype(int)
+    return frame.reset_index(drop=True)
+
+
+def balanced_sample(frame: pd.DataFrame, n: int | None, seed: int = 0) -> pd.DataFrame:
+    """A seeded random sample of n rows with the labels as balanced as n allows (all rows, shuffled, if n is None)."""
+    if n is None or n >= len(frame):
+        return frame.sample(frac=1, random_state=seed).reset_index(drop=True)
+    if n < 1:
+        raise LongbertError(f"a sample needs at least one review, got {n}")
+    groups = [group for _, group in frame.groupby("label")]
+    share, extra = divmod(n, len(groups))
+    parts = [g.sample(min(len(g), share + (i < extra)), random_state=seed) for i, g in enumerate(groups)]
+    return pd.concat(parts).sample(frac=1, random_state=seed).reset_index(drop=True)
