@@ -156,12 +156,24 @@ class LongTextClassifier:
         """Chunk already-encoded texts by a strategy and score every chunk once."""
         strategy = strategy or self.settings.chunking
         strategy.validate(self.max_chunk_size)
-        if padding not in ("longest", "max_length"):
-            raise LongbertError(f"padding must be 'longest' or 'max_length', got {padding!r}")
         windows = [strategy.windows(len(e)) for e in encoded]
         chunks = [window_ids(e, w) for e, ws in zip(encoded, windows) for w in ws]
+        logits = self.score_chunks(chunks, batch_tokens=batch_tokens, padding=padding, progress=progress)
         lengths = torch.tensor([len(c) for c in chunks], dtype=torch.float32)
-        logits = score_chunks(
+        return ChunkScores(logits, [len(w) for w in windows], lengths, windows)
+
+    def score_chunks(
+        self,
+        chunks: Sequence[np.ndarray],
+        *,
+        batch_tokens: int | None = None,
+        padding: str = "longest",
+        progress: bool = False,
+    ) -> torch.Tensor:
+        """Logits [n_chunks, n_labels] of content-token chunks (at most max_chunk_size tokens each)."""
+        if padding not in ("longest", "max_length"):
+            raise LongbertError(f"padding must be 'longest' or 'max_length', got {padding!r}")
+        return score_chunks(
             self.model,
             chunks,
             self.special,
@@ -171,7 +183,6 @@ class LongTextClassifier:
             pad_to=self.max_length if padding == "max_length" else None,
             progress=progress,
         )
-        return ChunkScores(logits, [len(w) for w in windows], lengths, windows)
 
     def iter_predict(
         self,

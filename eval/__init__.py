@@ -1,0 +1,1 @@
+"""Evaluation harness: truncation against chunking with every pooling, on IMDB, side by side."""

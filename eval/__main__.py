@@ -1,0 +1,87 @@
+"""python -m eval: compare truncation and chunking with every pooling on IMDB; resumable; writes a results directory.
+
+Example: python -m eval --model MODEL --data ../shared/data/imdb --limit 500 --out runs/sample500
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from longbert import POOLINGS, LongbertError
+
+DEFAULT_GRID = "510/510/1,510/255/1"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="model directory or Hub id (default: $LONGBERT_MODEL, else the bundled model)")
+    parser.add_argument("--data", help="directory of {split}.parquet, a parquet/CSV/JSONL file, 'sample', or the Hub")
+    parser.add_argument("--split", default="test", help="train or test (default: test)")
+    parser.add_argument("--limit", type=int, help="a seeded, balanced random sample of this many reviews")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    parser.add_argument(
+        "--grid", default=DEFAULT_GRID, help=f"chunkings C/S/M, comma-separated (default {DEFAULT_GRID})"
+    )
+    parser.add_argument("--poolings", default=",".join(POOLINGS), help="poolings, comma-separated (default: all)")
+    parser.add_argument("--truncations", default="head,tail,head+tail", help="truncation baselines besides head")
+    parser.add_argument("--out", required=True, help="results directory (a rerun resumes from its cache)")
+    parser.add_argument("--batch-tokens", type=int)
+    parser.add_argument("--device")
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:
+        return int(done.code or 0)
+    try:
+        from eval.run import evaluate, parse_grid
+        from longbert import LongTextClassifier
+        from longbert.bundled import default_model
+        from longbert.data import balanced_sample, load_imdb, read_labelled
+        from longbert.pooling import check_pooling
+
+        chunkings = parse_grid(args.grid)
+        poolings = [check_pooling(p) for p in args.poolings.split(",") if p]
+        truncations = [t for t in args.truncations.split(",") if t]
+        model = args.model or default_model()
+        classifier = LongTextClassifier.from_pretrained(model, device=args.device, precision=args.precision)
+        if args.data and args.data.endswith((".parquet", ".csv", ".jsonl")):
+            frame = read_labelled(args.data)
+        else:
+            frame = load_imdb(args.split, args.data)
+        frame = balanced_sample(frame, args.limit, args.seed) if args.limit else frame
+        meta = {"data": args.data or "stanfordnlp/imdb", "split": args.split, "limit": args.limit, "seed": args.seed}
+        summary = evaluate(
+            classifier,
+            frame,
+            model=model,
+            chunkings=chunkings,
+            poolings=poolings,
+            truncations=truncations,
+            out_dir=args.out,
+            batch_tokens=args.batch_tokens,
+            progress=not args.quiet,
+            meta=meta,
+        )
+    except LongbertError as error:
+        print(f"python -m eval: error: {error}", file=sys.stderr)
+        return 2
+    for row in summary["rows"]:
+        print(f"{row['setting']:<32} accuracy {row['accuracy']:.4f}  vs head {row['accuracy_diff']:+.4f}")
+    meta = summary["meta"]
+    print(f"{meta['reviews']} reviews in {meta['seconds']:.1f} s ({meta['reviews_per_s']:.1f}/s) -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

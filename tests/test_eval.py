@@ -1,0 +1,151 @@
+"""The evaluation harness: metrics and significance on known answers, chunk reuse, resuming, a tiny end-to-end run."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from eval.__main__ import main as eval_main
+from eval.metrics import binary_metrics, length_bucket, paired_comparison, wilson_interval
+from eval.run import evaluate, load_results, parse_grid, plan
+from longbert import POOLINGS, Chunking
+
+
+def test_length_buckets():
+    assert length_bucket(np.array([0, 510, 511, 1024, 1025])).tolist() == [
+        "<=510", "<=510", "511-1024", "511-1024", ">1024",
+    ]  # fmt: skip
+
+
+def test_binary_metrics_on_known_answers():
+    labels = np.array([1, 1, 0, 0])
+    positive = np.array([0.9, 0.4, 0.2, 0.6])
+    m = binary_metrics(labels, positive)
+    assert m["accuracy"] == 0.5
+    assert m["f1"] == pytest.approx(0.5)
+    assert m["roc_auc"] == pytest.approx(0.75)
+    assert m["brier"] == pytest.approx((0.01 + 0.36 + 0.04 + 0.36) / 4)
+    assert m["log_loss"] == pytest.approx(-np.mean(np.log([0.9, 0.4, 0.8, 0.4])))
+    assert m["confusion"] == [[1, 1], [1, 1]]
+    assert m["accuracy_low"] < 0.5 < m["accuracy_high"]
+
+
+def test_wilson_interval_matches_the_formula():
+    low, high = wilson_interval(81, 100)
+    assert (round(low, 4), round(high, 4)) == (0.7222, 0.8749)  # z = 1.96: center 0.7985, half-width 0.0763
+
+
+def test_paired_comparison_counts_discordant_pairs():
+    labels = np.ones(100, dtype=int)
+    baseline = np.full(100, 0.9)
+    baseline[:20] = 0.1  # baseline wrong on 0..19
+    better = np.full(100, 0.9)
+    better[95:] = 0.1  # wrong on 95..99
+    result = paired_comparison(labels, better, baseline)
+    assert (result["wins"], result["losses"]) == (20, 5)
+    assert result["accuracy_diff"] == pytest.approx(0.15)
+    assert result["diff_low"] < 0.15 < result["diff_high"]
+    assert result["mcnemar_p"] == pytest.approx(0.004077, abs=1e-5)  # exact binomial, 5 of 25 discordant
+    same = paired_comparison(labels, baseline, baseline)
+    assert same["mcnemar_p"] == 1.0 and same["accuracy_diff"] == 0.0
+
+
+def test_plan_has_head_first_and_every_pooling():
+    entries = plan(parse_grid("510/510/1,256/128/1"), list(POOLINGS), ["head", "tail", "head+tail"])
+    keys = [e.key for e in entries]
+    assert keys[:3] == ["head 510", "tail 510", "head+tail 128+382"]
+    assert len(keys) == 3 + 2 * len(POOLINGS)
+
+
+def reviews():
+    rng = np.random.default_rng(0)
+    words = ["good", "bad", "film", "plot", "great", "awful", "the", "and"]
+    lengths = [5, 40, 300, 600, 700, 1100, 1500, 20, 510, 2000]
+    texts = [" ".join(rng.choice(words, n)) for n in lengths]
+    return pd.DataFrame({"text": texts, "label": [i % 2 for i in range(len(texts))]})
+
+
+def test_no_chunk_is_scored_twice(classifier, monkeypatch):
+    frame = reviews()
+    calls = []
+    original = classifier.score_chunks
+
+    def counting(chunks, **kwargs):
+        calls.append(len(chunks))
+        return original(chunks, **kwargs)
+
+    monkeypatch.setattr(classifier, "score_chunks", counting)
+    summary = evaluate(classifier, frame, model="tiny", chunkings=parse_grid("510/510/1,510/255/1"), progress=False)
+    encoded = classifier.encode(frame["text"].tolist())
+    distinct = set()
+    for entry in plan(parse_grid("510/510/1,510/255/1"), list(POOLINGS), ["head", "tail", "head+tail"]):
+        for review, enc in enumerate(encoded):
+            distinct.update((review, w) for w in entry.strategy.windows(len(enc)))
+    assert sum(calls) == len(distinct) == summary["meta"]["distinct_chunks"]
+    # head 510 is the first chunk of 510/510/1, and short reviews share one chunk across strategies
+    assert calls[0] == len(frame)
+
+
+def test_results_match_direct_prediction(classifier):
+    frame = reviews()
+    summary = evaluate(classifier, frame, model="tiny", chunkings=[Chunking(510, 255, 1)], progress=False)
+    predictions = summary["predictions"]
+    for pooling in POOLINGS:
+        direct = classifier.predict(frame["text"].tolist(), Chunking(510, 255, 1), pooling)
+        expected = [p.probabilities[1] for p in direct]
+        assert np.allclose(predictions[f"chunk 510/255/1 {pooling}"], expected, atol=1e-5)
+    head = classifier.predict(frame["text"].tolist(), parse_grid("510/510/1")[0])
+    assert np.allclose(predictions["head 510"], [p.chunks[0].probabilities[1] for p in head], atol=1e-5)
+
+
+def test_end_to_end_run_writes_results_and_resumes(capsys, tmp_path, model_dir):
+    data = tmp_path / "reviews.parquet"
+    reviews().to_parquet(data)
+    out = tmp_path / "results"
+    argv = ["--model", str(model_dir), "--data", str(data), "--out", str(out), "--quiet", "--precision", "fp32"]
+    assert eval_main([*argv, "--grid", "510/510/1,128/64/1"]) == 0
+    first = load_results(out)
+    assert first["meta"]["chunks_scored"] > 0
+    assert {"predictions.parquet", "disagreements.parquet", "summary.json", "summary.csv"} <= {
+        p.name for p in out.iterdir()
+    }
+    assert {p.name for p in (out / "figures").iterdir()} == {"accuracy.json", "buckets.json", "grid.json"}
+    row = first["rows"][0]
+    assert row["setting"] == "head 510" and row["accuracy_diff"] == 0
+    assert set(row["buckets"]) == {"<=510", "511-1024", ">1024"}
+    assert sum(row["buckets"][b]["n"] for b in row["buckets"]) == 10
+    assert pd.read_csv(out / "summary.csv").shape[0] == len(first["rows"])
+    assert eval_main([*argv, "--grid", "510/510/1,128/64/1"]) == 0
+    again = json.loads((out / "summary.json").read_text())
+    assert again["meta"]["chunks_scored"] == 0, "a rerun reuses every scored chunk"
+    assert again["meta"]["chunks_reused"] == first["meta"]["distinct_chunks"]
+    for a, b in zip(first["rows"], again["rows"]):
+        assert a["accuracy"] == b["accuracy"] and math.isclose(a["log_loss"], b["log_loss"], rel_tol=1e-9)
+    capsys.readouterr()
+
+
+def test_limit_samples_balanced_reviews(capsys, tmp_path, model_dir):
+    out = tmp_path / "sample"
+    code = eval_main(["--model", str(model_dir), "--data", "sample", "--limit", "6", "--out", str(out), "--quiet",
+                      "--grid", "510/510/1", "--poolings", "mean"])  # fmt: skip
+    assert code == 0
+    predictions = pd.read_parquet(out / "predictions.parquet")
+    assert len(predictions) == 6 and predictions["label"].sum() == 3
+    assert "review_id" in predictions
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--grid", "head"], "--grid takes chunkings"),
+        (["--poolings", "sum"], "unknown pooling"),
+        (["--grid", "510/600/1"], "stride"),
+        (["--data", "/nonexistent/dir"], "IMDB data not found"),
+    ],
+)
+def test_bad_arguments(capsys, tmp_path, model_dir, args, message):
+    code = eval_main(["--model", str(model_dir), "--out", str(tmp_path / "x"), "--data", "sample", *args])
+    assert code == 2
+    assert message in capsys.readouterr().err
