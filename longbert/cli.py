@@ -1,4 +1,4 @@
-"""The `longbert` command: `longbert predict` classifies texts of any length and prints JSON lines."""
+"""The `longbert` command: `predict` classifies texts of any length (JSON lines out); `train` fine-tunes."""
 
 from __future__ import annotations
 
@@ -80,6 +80,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_chunking_flags(predict)
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    train = commands.add_parser("train", help="fine-tune a model on labelled long texts (runs under accelerate launch)")
+    train.add_argument("--model", required=True, help="base model directory or Hub id")
+    train.add_argument("--data", default="imdb", help="'imdb' (Hub or $LONGBERT_IMDB), an IMDB-style directory, "
+                       "or a .parquet/.csv/.jsonl file")  # fmt: skip
+    train.add_argument("--text-column", default="text")
+    train.add_argument("--label-column", default="label")
+    train.add_argument("--labels", help="label names in class order, comma-separated (default NEGATIVE,POSITIVE)")
+    train.add_argument("--limit", type=int, help="train on a seeded, balanced sample of this many texts")
+    train.add_argument("--out", required=True, help="where to save the best checkpoint")
+    train.add_argument("--mode", default="pooled", help="pooled (all chunks pooled in the loss) or head (truncation)")
+    train.add_argument("--pooling", default="mean", help="pooling inside the loss (default mean)")
+    train.add_argument("--chunk-size", type=int, default=510)
+    train.add_argument("--stride", type=int)
+    train.add_argument("--minimal-chunk-size", type=int, default=1)
+    train.add_argument("--max-chunks", type=int, help="use at most the first N chunks of a text in training")
+    train.add_argument("--epochs", type=int, default=2)
+    train.add_argument("--lr", type=float, default=5e-5)
+    train.add_argument("--weight-decay", type=float, default=0.01)
+    train.add_argument("--warmup-ratio", type=float, default=0.06)
+    train.add_argument("--batch-texts", type=int, default=16, help="texts per optimizer step (all processes)")
+    train.add_argument("--batch-tokens", type=int, help="padded tokens per forward pass (bounds memory)")
+    train.add_argument("--max-grad-norm", type=float, default=1.0)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--validation-fraction", type=float, default=0.05)
+    train.add_argument("--save-dtype", default="float32", help="float32, float16 or bfloat16")
+    train.add_argument("--device", help="auto or cpu")
+    train.add_argument("--precision", default="auto", help="auto (bf16 on CUDA) or fp32")
+    train.add_argument("--quiet", action="store_true")
     return parser
 
 
@@ -133,6 +162,42 @@ def run_predict(args: argparse.Namespace) -> None:
     sys.stdout.flush()
 
 
+def run_train(args: argparse.Namespace) -> None:
+    from longbert.chunking import Chunking
+    from longbert.data import balanced_sample, load_imdb, read_labelled
+    from longbert.training import TrainConfig, train
+
+    stride = args.stride if args.stride is not None else args.chunk_size
+    config = TrainConfig(
+        mode=args.mode,
+        pooling=args.pooling,
+        chunking=Chunking(args.chunk_size, stride, args.minimal_chunk_size),
+        max_chunks=args.max_chunks,
+        epochs=args.epochs,
+        learning_rate=args.lr,
+        weight_decay=args.weight_decay,
+        warmup_ratio=args.warmup_ratio,
+        batch_texts=args.batch_texts,
+        batch_tokens=args.batch_tokens,
+        max_grad_norm=args.max_grad_norm,
+        seed=args.seed,
+        validation_fraction=args.validation_fraction,
+        save_dtype=args.save_dtype,
+        precision=args.precision,
+    )
+    config.validate()
+    if Path(args.data).is_file():
+        frame = read_labelled(args.data, args.text_column, args.label_column)
+    else:
+        frame = load_imdb("train", None if args.data == "imdb" else args.data)
+    if args.limit:
+        frame = balanced_sample(frame, args.limit, args.seed)
+    labels = args.labels.split(",") if args.labels else None
+    result = train(args.model, frame, args.out, config, labels=labels, device=args.device, progress=not args.quiet)
+    for record in result["history"]:
+        print(json.dumps(record), file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `longbert` command; exit code 2 with a one-line message on bad input."""
     try:
@@ -140,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as done:  # argparse's --help and its one-line usage errors
         return int(done.code or 0)
     try:
-        {"predict": run_predict}[args.command](args)
+        {"predict": run_predict, "train": run_train}[args.command](args)
     except LongbertError as error:
         print(f"longbert {args.command}: error: {error}", file=sys.stderr)
         return 2

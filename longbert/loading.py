@@ -50,11 +50,14 @@ def _first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
-def _load(source: str, local_files_only: bool):
+def _load(source: str, local_files_only: bool, model_kwargs: dict):
+    import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_files_only)
-    model = AutoModelForSequenceClassification.from_pretrained(source, local_files_only=local_files_only)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        source, local_files_only=local_files_only, dtype=torch.float32, **model_kwargs
+    )
     return model, tokenizer
 
 
@@ -69,9 +72,9 @@ def _hub_settings(name: str, local_files_only: bool) -> Settings | None:
         return None
 
 
-def _load_hub(name: str):
+def _load_hub(name: str, model_kwargs: dict):
     try:
-        model, tokenizer = _load(name, local_files_only=True)
+        model, tokenizer = _load(name, True, model_kwargs)
         return model, tokenizer, _hub_settings(name, local_files_only=True)
     except Exception:  # not in the local cache: go to the Hub, if it can be reached
         pass
@@ -81,14 +84,17 @@ def _load_hub(name: str):
             "and the Hub is not reachable (offline); pass a local model directory"
         )
     try:
-        model, tokenizer = _load(name, local_files_only=False)
+        model, tokenizer = _load(name, False, model_kwargs)
     except Exception as error:  # transformers raises many types for one cause
         raise LongbertError(f"cannot load model {name!r} from the Hugging Face Hub: {_first_line(error)}") from error
     return model, tokenizer, _hub_settings(name, local_files_only=False)
 
 
-def load_pretrained(name_or_path: str | Path):
-    """(model, tokenizer, saved settings or None) from a local model directory or a Hub id."""
+def load_pretrained(name_or_path: str | Path, **model_kwargs):
+    """(model, tokenizer, saved settings or None) from a local model directory or a Hub id, in float32.
+
+    model_kwargs go to from_pretrained (num_labels, id2label, ... when training a new head).
+    """
     from huggingface_hub.utils import logging as hub_logging
     from transformers.utils import logging as hf_logging
 
@@ -105,9 +111,9 @@ def load_pretrained(name_or_path: str | Path):
     hf_logging.disable_progress_bar()
     try:
         if not local.is_dir():
-            return _load_hub(name)
+            return _load_hub(name, model_kwargs)
         try:
-            model, tokenizer = _load(str(local), local_files_only=True)
+            model, tokenizer = _load(str(local), True, model_kwargs)
         except Exception as error:  # transformers raises many types for one cause
             raise LongbertError(f"cannot load the model in {name}: {_first_line(error)}") from error
         return model, tokenizer, load_settings(local)

@@ -1,0 +1,150 @@
+"""Fine-tuning: exact gradients under a token budget, learning, saving without pickle, and 2-process data parallel."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import save_tiny_model, tiny_bert
+from safetensors.torch import load_file
+
+from longbert import Chunking, LongbertError, LongTextClassifier
+from longbert.classifier import window_ids
+from longbert.cli import main
+from longbert.training import TrainConfig, accumulate_gradients, train
+
+
+def synthetic(n: int, seed: int = 0) -> pd.DataFrame:
+    """Texts whose label is whether 'good' or 'bad' fills them; some long enough for several chunks."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        label = i % 2
+        words = rng.choice(["good", "great", "fine"] if label else ["bad", "awful", "poor"], int(rng.integers(5, 300)))
+        rows.append({"text": " ".join(words), "label": label})
+    return pd.DataFrame(rows)
+
+
+def gradients(model, chunks, counts, labels, budget, pooling):
+    model.zero_grad()
+    config = TrainConfig(pooling=pooling, batch_tokens=budget)
+    from longbert.tokenize import SpecialTokens
+
+    special = SpecialTokens((101,), (102,), 0)
+    loss = accumulate_gradients(model, chunks, counts, labels, config, special, torch.device("cpu"))
+    return loss, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("pooling", ["mean", "max", "logit_mean"])
+def test_token_budget_passes_give_the_same_gradients_as_one_pass(tokenizer, pooling):
+    model = tiny_bert().train()
+    classifier = LongTextClassifier(model, tokenizer, device="cpu", precision="fp32")
+    model.train()
+    texts = synthetic(6)["text"].tolist()
+    encoded = classifier.encode(texts)
+    windows = [Chunking(64, 32, 1).windows(len(e)) for e in encoded]
+    chunks = [window_ids(e, w) for e, ws in zip(encoded, windows) for w in ws]
+    counts = [len(w) for w in windows]
+    labels = torch.tensor([i % 2 for i in range(6)])
+    loss_one, one = gradients(model, chunks, counts, labels, 1_000_000, pooling)
+    loss_many, many = gradients(model, chunks, counts, labels, 200, pooling)
+    assert loss_one == pytest.approx(loss_many, abs=1e-6)
+    assert one.keys() == many.keys()
+    for name in one:
+        assert torch.allclose(one[name], many[name], atol=1e-6, rtol=1e-4), name
+
+
+def test_pooled_training_learns_and_saves_a_loadable_model(tmp_path):
+    base = save_tiny_model(tmp_path / "base")
+    config = TrainConfig(
+        chunking=Chunking(64, 64, 1), epochs=4, learning_rate=2e-3, batch_texts=8, batch_tokens=1024,
+        validation_fraction=0.0, warmup_ratio=0.0, precision="fp32",
+    )  # fmt: skip
+    result = train(str(base), synthetic(96), tmp_path / "out", config, validation=synthetic(32, seed=1), progress=False)
+    assert result["history"][-1]["validation_accuracy"] == 1.0
+    assert result["history"][-1]["train_loss"] < result["history"][0]["train_loss"]
+    files = {p.name for p in (tmp_path / "out").iterdir()}
+    assert {"model.safetensors", "config.json", "tokenizer.json", "longbert.json", "training.json"} <= files
+    assert not any(name.endswith((".bin", ".pt", ".pkl", ".pth")) for name in files), "no pickle anywhere"
+    loaded = LongTextClassifier.from_pretrained(tmp_path / "out", device="cpu", precision="fp32")
+    assert loaded.settings.chunking == Chunking(64, 64, 1)
+    assert loaded.labels == ["NEGATIVE", "POSITIVE"]
+    assert loaded.predict("good great fine " * 100)[0].label == "POSITIVE"
+    assert loaded.predict("bad awful poor " * 100)[0].label == "NEGATIVE"
+
+
+def test_train_command_on_imdb_sample_head_and_float16(capsys, tmp_path, model_dir):
+    out = tmp_path / "head"
+    code = main([
+        "train", "--model", str(model_dir), "--data", "sample", "--limit", "200", "--out", str(out), "--mode", "head",
+        "--epochs", "1", "--batch-texts", "16", "--chunk-size", "128", "--save-dtype", "float16", "--quiet",
+    ])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    weights = load_file(out / "model.safetensors")
+    assert {t.dtype for t in weights.values() if t.is_floating_point()} == {torch.float16}
+    record = json.loads((out / "training.json").read_text())
+    assert record["config"]["mode"] == "head" and len(record["history"]) == 1
+    assert "validation_accuracy" in record["history"][0]
+    assert LongTextClassifier.from_pretrained(out, device="cpu").model.dtype == torch.float32
+
+
+def test_train_rejects_bad_settings(capsys, tmp_path, model_dir):
+    cases = [
+        (["--mode", "tail"], "unknown training mode"),
+        (["--pooling", "sum"], "unknown pooling"),
+        (["--stride", "600"], "stride"),
+        (["--epochs", "0"], "epochs must be a positive integer"),
+        (["--save-dtype", "int8"], "save_dtype"),
+        (["--chunk-size", "600"], "exceeds what the model allows"),
+    ]
+    for args, message in cases:
+        code = main(["train", "--model", str(model_dir), "--data", "sample", "--limit", "20", "--out",
+                     str(tmp_path / "x"), "--quiet", *args])  # fmt: skip
+        assert code == 2, args
+        assert message in capsys.readouterr().err
+    with pytest.raises(LongbertError, match="no full batch"):
+        train(str(model_dir), synthetic(4), tmp_path / "y", TrainConfig(batch_texts=8), progress=False)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_data_parallel_matches_one_process(tmp_path):
+    base = save_tiny_model(tmp_path / "base")
+    data = tmp_path / "train.parquet"
+    synthetic(64).to_parquet(data)
+    common = ["train", "--model", str(base), "--data", str(data), "--epochs", "1", "--batch-texts", "8",
+              "--chunk-size", "64", "--batch-tokens", "512", "--validation-fraction", "0", "--lr", "1e-3",
+              "--precision", "fp32", "--quiet"]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    # without CUDA, --multi_gpu makes accelerate start N CPU processes with torchrun (gloo backend)
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+              "--main_process_port", str(free_port()), "-m", "longbert", *common]  # fmt: skip
+    launch += ["--out", str(tmp_path / "two")]
+    done = subprocess.run(launch, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads((tmp_path / "two" / "training.json").read_text())
+    assert record["processes"] == 2
+    first, second = record["rank_checksums"]
+    assert first == second, "both ranks hold identical weights"
+    single = subprocess.run(
+        [sys.executable, "-m", "longbert", *common, "--out", str(tmp_path / "one")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert single.returncode == 0, single.stderr[-3000:]
+    two, one = load_file(tmp_path / "two" / "model.safetensors"), load_file(tmp_path / "one" / "model.safetensors")
+    assert two.keys() == one.keys()
+    changed = 0
+    for name in one:
+        assert torch.allclose(two[name], one[name], atol=1e-5), name
+        changed += not torch.equal(one[name], load_file(base / "model.safetensors")[name])
+    assert changed > 0, "training changed the weights"
