@@ -1,0 +1,237 @@
+"""longbert's Gradio app: a live demo of chunked classification and a dashboard comparing truncation with chunking.
+
+Run `python app.py`. Environment: LONGBERT_MODEL (default model: a directory or Hub id),
+LONGBERT_MODELS (more models for the picker, comma-separated), LONGBERT_RESULTS (results directory
+shown on the dashboard), LONGBERT_IMDB (reviews for evaluation runs; default: the bundled sample),
+LONGBERT_MAX_CHARS (longest review accepted, default 200,000), GRADIO_SERVER_NAME/PORT.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import contextlib
+
+import gradio as gr
+import pandas as pd
+
+import views
+from eval import figures
+from eval.run import evaluate, load_results, parse_grid
+from longbert import HEAD, POOLINGS, Chunking, LongbertError, LongTextClassifier, Truncation
+from longbert.bundled import default_model
+from longbert.data import SAMPLE, balanced_sample, load_imdb
+
+try:  # on Hugging Face Spaces with ZeroGPU, run inference on the lent GPU; a no-op elsewhere
+    import spaces
+
+    gpu = spaces.GPU
+except ImportError:
+
+    def gpu(function):
+        return function
+
+
+ROOT = Path(__file__).parent
+DEFAULT_RESULTS = ROOT / "eval" / "results" / "imdb-test"
+MAX_CHARS = int(os.environ.get("LONGBERT_MAX_CHARS", "200000"))
+METRICS = ["setting", "accuracy", "accuracy_low", "accuracy_high", "f1", "roc_auc", "log_loss", "brier",
+           "accuracy_diff", "mcnemar_p"]  # fmt: skip
+
+
+def model_choices() -> list[str]:
+    """The default model first, then any from LONGBERT_MODELS."""
+    choices = []
+    with contextlib.suppress(LongbertError):
+        choices.append(default_model())
+    choices += [m.strip() for m in os.environ.get("LONGBERT_MODELS", "").split(",") if m.strip()]
+    return list(dict.fromkeys(choices))
+
+
+@functools.lru_cache(maxsize=4)
+def classifier_for(model: str) -> LongTextClassifier:
+    return LongTextClassifier.from_pretrained(model)
+
+
+def example_reviews() -> list[str]:
+    """Real IMDB test reviews: the longest of the bundled sample (over 3,000 tokens) and two of middling length."""
+    frame = pd.read_parquet(SAMPLE)
+    order = frame["text"].str.len().sort_values(ascending=False).index
+    return [frame.loc[order[0], "text"], frame.loc[order[40], "text"], frame.loc[order[200], "text"]]
+
+
+@gpu
+def classify(text: str, model: str, chunk_size: int, stride: int, minimal: int, pooling: str):
+    """Demo handler: verdict markdown, per-chunk figure and shaded review; bad input becomes a message."""
+    empty = (None, "")
+    if not model:
+        return ("No model is configured: set LONGBERT_MODEL to a model directory or Hub id.", *empty)
+    if not text or not text.strip():
+        return ("Paste a review (or pick an example) to classify it.", *empty)
+    if len(text) > MAX_CHARS:
+        return (f"This text has {len(text):,} characters; the limit here is {MAX_CHARS:,}.", *empty)
+    try:
+        classifier = classifier_for(model)
+        strategy = Chunking(int(chunk_size), int(stride), int(minimal))
+        start = time.perf_counter()
+        prediction = classifier.predict(text, strategy, pooling)[0]
+        head = classifier.predict(text, Truncation(min(HEAD.head, classifier.max_chunk_size), 0))[0]
+        seconds = time.perf_counter() - start
+    except LongbertError as error:
+        return (f"**Error:** {error}", *empty)
+    if prediction.label is None:
+        return (views.verdict(prediction, head, classifier.labels, pooling, seconds), *empty)
+    positive = [c.probabilities[1] for c in prediction.chunks] if len(classifier.labels) == 2 else None
+    chart = figures.chunk_figure(
+        positive or [max(c.probabilities) for c in prediction.chunks],
+        prediction.probabilities[1] if positive else None,
+        pooling,
+        classifier.labels[1] if positive else "top class",
+    )
+    return (
+        views.verdict(prediction, head, classifier.labels, pooling, seconds),
+        chart,
+        views.shaded_text(text, prediction),
+    )
+
+
+def keep_stride_in_range(chunk_size: int, stride: int, minimal: int):
+    """Sliders: stride and minimal_chunk_size never exceed chunk_size."""
+    chunk_size = int(chunk_size)
+    return (
+        gr.update(maximum=chunk_size, value=min(int(stride), chunk_size)),
+        gr.update(maximum=chunk_size, value=min(int(minimal), chunk_size)),
+    )
+
+
+def results_table(summary: dict, source: str) -> pd.DataFrame:
+    rows = pd.DataFrame(summary["rows"])[METRICS].copy()
+    rows.insert(0, "source", source)
+    return rows.round(4)
+
+
+def committed_results() -> dict | None:
+    directory = Path(os.environ.get("LONGBERT_RESULTS", DEFAULT_RESULTS))
+    return load_results(directory) if (directory / "summary.json").is_file() else None
+
+
+def disagreement_table(summary: dict) -> pd.DataFrame:
+    frame = summary["disagreements"]
+    columns = ["review", "label", "num_tokens", "head 510", "tail 510", "head+tail 128+382"]
+    mean = [c for c in frame.columns if c.endswith(" mean")]
+    return frame[[c for c in columns + mean if c in frame.columns]].round(3)
+
+
+def run_evaluation(model: str, reviews: int, grid: str, poolings: list[str], progress=gr.Progress(track_tqdm=True)):  # noqa: B008
+    """Evaluation handler: score settings from the page on a seeded sample; table and figures side by side."""
+    try:
+        if not model:
+            raise LongbertError("no model is configured: set LONGBERT_MODEL")
+        if not poolings:
+            raise LongbertError("choose at least one pooling")
+        frame = balanced_sample(load_imdb("test", os.environ.get("LONGBERT_IMDB", "sample")), int(reviews), seed=0)
+        summary = evaluate(
+            classifier_for(model), frame, model=model, chunkings=parse_grid(grid), poolings=poolings, progress=True
+        )
+    except LongbertError as error:
+        return f"**Error:** {error}", None, None, None
+    table = results_table(summary, f"run: {len(frame)} reviews")
+    committed = committed_results()
+    if committed is not None:
+        table = pd.concat([table, results_table(committed, f"committed: {committed['meta']['reviews']} reviews")])
+    note = f"Scored {len(frame)} reviews in {summary['meta']['seconds']:.1f} s."
+    return note, table, figures.accuracy_figure(summary), figures.bucket_figure(summary)
+
+
+def open_in_demo(summary_rows: pd.DataFrame, event: gr.SelectData):
+    """Selecting a disagreeing review puts its text in the demo tab and switches to it."""
+    committed = committed_results()
+    if committed is None or event.index is None:
+        return gr.update(), gr.update()
+    text = committed["disagreements"].iloc[event.index[0]]["text"]
+    return text, gr.Tabs(selected="demo")
+
+
+def build_app() -> gr.Blocks:
+    """The whole UI: a Demo tab and an Evaluation tab."""
+    models = model_choices()
+    examples = example_reviews()
+    committed = committed_results()
+    with gr.Blocks(title="longbert: BERT for long texts") as app:
+        gr.Markdown(
+            "# longbert\nClassify reviews of any length: the text is cut into chunks, every chunk is "
+            "scored, and the chunk probabilities are pooled."
+        )
+        with gr.Tabs() as tabs:
+            with gr.Tab("Demo", id="demo"):
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        text = gr.Textbox(label="Review", lines=10, max_lines=20, placeholder="Paste a long review")
+                        gr.Examples([[e] for e in examples], inputs=[text], label="IMDB test reviews")
+                    with gr.Column(scale=2):
+                        model = gr.Dropdown(models, value=models[0] if models else None, label="Model",
+                                            visible=len(models) > 1, allow_custom_value=True)  # fmt: skip
+                        chunk_size = gr.Slider(16, 510, value=510, step=1, label="chunk_size (tokens)")
+                        stride = gr.Slider(1, 510, value=510, step=1, label="stride (<= chunk_size)")
+                        minimal = gr.Slider(1, 510, value=1, step=1, label="minimal_chunk_size")
+                        pooling = gr.Dropdown(list(POOLINGS), value="mean", label="pooling")
+                        button = gr.Button("Classify", variant="primary")
+                verdict = gr.Markdown()
+                chart = gr.Plot(label="Chunks")
+                shaded = gr.HTML()
+                inputs = [text, model, chunk_size, stride, minimal, pooling]
+                outputs = [verdict, chart, shaded]
+                button.click(classify, inputs, outputs, api_name="predict")
+                text.submit(classify, inputs, outputs, api_name=False)
+                chunk_size.change(keep_stride_in_range, [chunk_size, stride, minimal], [stride, minimal],
+                                  api_name=False)  # fmt: skip
+                for control in (chunk_size, stride, minimal, pooling, model):
+                    control.change(classify, inputs, outputs, api_name=False, trigger_mode="always_last")
+            with gr.Tab("Evaluation", id="evaluation"):
+                if committed is None:
+                    gr.Markdown("No committed results yet: run `python -m eval` and set LONGBERT_RESULTS.")
+                else:
+                    meta = committed["meta"]
+                    gr.Markdown(
+                        f"Committed results: **{meta['model']}** on {meta['reviews']:,} IMDB test reviews "
+                        f"({meta['device']}, {meta['seconds']:.0f} s). Differences against head truncation carry "
+                        "a paired 95% interval and McNemar's p."
+                    )
+                    gr.Dataframe(results_table(committed, "committed"), label="Strategies x metrics")
+                    with gr.Row():
+                        gr.Plot(figures.accuracy_figure(committed))
+                        gr.Plot(figures.bucket_figure(committed))
+                    disagree = gr.Dataframe(disagreement_table(committed), label="Reviews where settings disagree "
+                                            "(select one to open it in the demo)")  # fmt: skip
+                    disagree.select(open_in_demo, [disagree], [text, tabs])
+                gr.Markdown("### Run an evaluation on a sample of test reviews")
+                with gr.Row():
+                    reviews = gr.Slider(10, 2000, value=100, step=10, label="reviews (seeded, balanced)")
+                    grid = gr.Textbox("510/510/1,510/255/1", label="chunkings CHUNK/STRIDE/MINIMAL")
+                    poolings = gr.CheckboxGroup(list(POOLINGS), value=["mean", "max"], label="poolings")
+                with gr.Row():
+                    run = gr.Button("Run", variant="primary")
+                    stop = gr.Button("Stop")
+                run_note = gr.Markdown()
+                run_table = gr.Dataframe(label="This run beside the committed results")
+                with gr.Row():
+                    run_accuracy = gr.Plot()
+                    run_buckets = gr.Plot()
+                running = run.click(run_evaluation, [model, reviews, grid, poolings],
+                                    [run_note, run_table, run_accuracy, run_buckets], api_name="evaluate")  # fmt: skip
+                stop.click(None, None, None, cancels=[running], api_name=False)
+    return app
+
+
+if __name__ == "__main__":
+    build_app().queue(default_concurrency_limit=2, max_size=64).launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        share=False,
+        show_error=False,
+    )

@@ -1,0 +1,142 @@
+"""The Gradio app: handlers called directly, the HTTP API through gradio_client, and 20 concurrent requests."""
+
+import concurrent.futures
+import socket
+import statistics
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("gradio")
+
+import app
+from eval.run import evaluate, parse_grid
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory, model_dir):
+    from longbert import LongTextClassifier
+
+    classifier = LongTextClassifier.from_pretrained(model_dir, device="cpu")
+    frame = pd.read_parquet(app.SAMPLE).head(40)
+    out = tmp_path_factory.mktemp("results")
+    evaluate(classifier, frame, model="tiny", chunkings=parse_grid("510/510/1,128/64/1"), out_dir=out, progress=False)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def environment(monkeypatch, model_dir, results_dir):
+    monkeypatch.setenv("LONGBERT_MODEL", str(model_dir))
+    monkeypatch.setenv("LONGBERT_RESULTS", str(results_dir))
+    monkeypatch.setenv("LONGBERT_IMDB", "sample")
+
+
+def test_classify_shows_verdict_chart_and_shaded_chunks(model_dir):
+    review = app.example_reviews()[0]
+    verdict, chart, shaded = app.classify(review, str(model_dir), 510, 255, 1, "mean")
+    assert verdict.startswith("### ") and "Head truncation" in verdict
+    assert "tokens" in verdict
+    bars = chart.data[0]
+    prediction = app.classifier_for(str(model_dir)).predict(review, app.Chunking(510, 255, 1))[0]
+    assert len(bars.y) == len(prediction.chunks) > 5
+    assert np.allclose(bars.y, [c.probabilities[1] for c in prediction.chunks])
+    assert shaded.count("<span") >= len(prediction.chunks)
+    assert "chunks 1, 2" in shaded, "overlapping chunks share the shaded stretch"
+
+
+def test_classify_turns_bad_input_into_messages(model_dir):
+    model = str(model_dir)
+    assert "stride (600) must not exceed" in app.classify("good film", model, 510, 600, 1, "mean")[0]
+    assert "exceeds what the model allows" in app.classify("good film", model, 600, 600, 1, "mean")[0]
+    assert "unknown pooling" in app.classify("good film", model, 510, 510, 1, "sum")[0]
+    assert app.classify("  \n ", model, 510, 510, 1, "mean")[0].startswith("Paste a review")
+    assert "limit here is" in app.classify("x" * (app.MAX_CHARS + 1), model, 510, 510, 1, "mean")[0]
+    assert "not reachable" in app.classify("good film", "someone/missing-model", 510, 510, 1, "mean")[0]
+    assert "no words to classify" in app.classify("<br /><br />", model, 510, 510, 1, "mean")[0]
+
+
+def test_sliders_keep_stride_and_minimal_within_chunk_size():
+    stride, minimal = app.keep_stride_in_range(100, 510, 300)
+    assert stride["maximum"] == 100 and stride["value"] == 100
+    assert minimal["maximum"] == 100 and minimal["value"] == 100
+    stride, _ = app.keep_stride_in_range(400, 200, 1)
+    assert stride["value"] == 200
+
+
+def test_run_evaluation_sits_beside_the_committed_results(model_dir):
+    note, table, accuracy, buckets = app.run_evaluation(str(model_dir), 20, "510/510/1", ["mean", "max"])
+    assert note.startswith("Scored 20 reviews")
+    assert set(table["source"]) == {"run: 20 reviews", "committed: 40 reviews"}
+    assert "chunk 510/510/1 max" in set(table["setting"])
+    assert accuracy is not None and buckets is not None
+    assert "Error" in app.run_evaluation(str(model_dir), 20, "head", ["mean"])[0]
+    assert "at least one pooling" in app.run_evaluation(str(model_dir), 20, "510/510/1", [])[0]
+
+
+def test_disagreements_open_in_the_demo(results_dir):
+    committed = app.committed_results()
+    table = app.disagreement_table(committed)
+    assert len(table) == len(committed["disagreements"])
+    if len(table):
+        event = type("Event", (), {"index": [0, 0]})()
+        text, _ = app.open_in_demo(table, event)
+        assert text == committed["disagreements"].iloc[0]["text"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(model_dir, results_dir):
+    import os
+
+    os.environ["LONGBERT_MODEL"] = str(model_dir)
+    os.environ["LONGBERT_RESULTS"] = str(results_dir)
+    os.environ["LONGBERT_IMDB"] = "sample"
+    blocks = app.build_app().queue(default_concurrency_limit=2, max_size=64)
+    port = free_port()
+    blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    blocks.close()
+
+
+def test_client_predict_and_evaluate_endpoints(server, model_dir):
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)
+    review = app.example_reviews()[0]
+    verdict, _, shaded = client.predict(review, str(model_dir), 510, 510, 1, "mean", api_name="/predict")
+    assert verdict.startswith("### ") and "chunks" in verdict
+    assert "<span" in shaded
+    bad, _, _ = client.predict(review, str(model_dir), 100, 200, 1, "mean", api_name="/predict")
+    assert "stride (200) must not exceed" in bad
+    note, table, *_ = client.predict(str(model_dir), 10, "510/510/1", ["mean"], api_name="/evaluate")
+    assert note.startswith("Scored 10 reviews")
+    assert "setting" in table["headers"]
+
+
+def test_twenty_concurrent_long_reviews_are_all_answered_correctly(server, model_dir):
+    from gradio_client import Client
+
+    reviews = app.example_reviews()
+    expected = {r: app.classify(r, str(model_dir), 510, 510, 1, "mean")[0].splitlines()[0] for r in reviews}
+
+    def one(i):
+        client = Client(server, verbose=False)
+        review = reviews[i % len(reviews)]
+        start = time.perf_counter()
+        verdict = client.predict(review, str(model_dir), 510, 510, 1, "mean", api_name="/predict")[0]
+        return review, verdict, time.perf_counter() - start
+
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(one, range(20)))
+    assert len(answers) == 20
+    for review, verdict, _ in answers:
+        assert verdict.splitlines()[0] == expected[review]
+    latencies = sorted(a[2] for a in answers)
+    print(f"20 concurrent: p50 {statistics.median(latencies):.2f} s, p95 {latencies[18]:.2f} s")
