@@ -1,6 +1,7 @@
 """The Gradio app: handlers called directly, the HTTP API through gradio_client, and 20 concurrent requests."""
 
 import concurrent.futures
+import re
 import socket
 import statistics
 import time
@@ -140,3 +141,53 @@ def test_twenty_concurrent_long_reviews_are_all_answered_correctly(server, model
         assert verdict.splitlines()[0] == expected[review]
     latencies = sorted(a[2] for a in answers)
     print(f"20 concurrent: p50 {statistics.median(latencies):.2f} s, p95 {latencies[18]:.2f} s")
+
+
+CHROMIUM = "/usr/bin/chromium"
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+def bar_count(page) -> int:
+    return page.locator(".js-plotly-plot").first.locator("g.point").count()
+
+
+def test_browser_demo_and_evaluation_tabs(server, monkeypatch, tmp_path):
+    import os
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    real_evaluate = app.evaluate
+
+    def slow_evaluate(*args, **kwargs):  # long enough to be stopped from the page
+        time.sleep(15)
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(app, "evaluate", slow_evaluate)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server)
+        page.get_by_label("Review").fill(app.example_reviews()[0])
+        page.get_by_role("button", name="Classify").click()
+        page.get_by_text("Head truncation").wait_for(timeout=30_000)
+        page.wait_for_function("document.querySelectorAll('.js-plotly-plot g.point').length > 0", timeout=30_000)
+        before = bar_count(page)
+        chunk_box = page.get_by_label("number input for chunk_size (tokens)")
+        chunk_box.fill("128")
+        chunk_box.press("Enter")
+        page.wait_for_function(
+            f"document.querySelector('.js-plotly-plot').querySelectorAll('g.point').length > {before}", timeout=30_000
+        )
+        assert bar_count(page) > before
+        page.get_by_role("tab", name="Evaluation").click()
+        page.get_by_text("head 510").first.wait_for(timeout=30_000)
+        page.get_by_role("button", name="Run").click()
+        processing = page.get_by_text(re.compile(r"processing"))
+        processing.first.wait_for(timeout=10_000)
+        page.get_by_role("button", name="Stop").click()
+        page.wait_for_function("!document.body.innerText.includes('processing')", timeout=4_000)  # before it could end
+        page.wait_for_timeout(8000)  # past when the run would have finished
+        assert page.get_by_text(re.compile(r"^Scored \d+ reviews")).count() == 0, "the stopped run shows no result"
+        browser.close()
