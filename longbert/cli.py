@@ -13,7 +13,7 @@ from longbert.errors import LongbertError
 PROGRESS_MIN_TEXTS = 50
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineErrorParser(argparse.ArgumentParser):
     """argparse with a one-line error and exit code 2."""
 
     def error(self, message: str):
@@ -72,8 +72,8 @@ def _add_chunking_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="longbert", description="Classify texts of any length with BERT-family models.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineErrorParser(prog="longbert", description="Classify texts of any length with BERT-family models.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineErrorParser)
     predict = commands.add_parser("predict", help="classify texts; one JSON line per text on stdout, in input order")
     predict.add_argument(
         "files", nargs="*", help=".txt (one text) or .jsonl ('text' field) files; stdin JSON lines if none"
