@@ -15,7 +15,9 @@ DEFAULT_GRID = "510/510/1,510/255/1"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineErrorParser(prog="python -m eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineErrorParser(
+        prog="python -m eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", help="model directory or Hub id (default: $LONGBERT_MODEL, else the bundled model)")
     parser.add_argument("--data", help="directory of {split}.parquet, a parquet/CSV/JSONL file, 'sample', or the Hub")
     parser.add_argument("--split", default="test", help="train or test (default: test)")
