@@ -212,14 +212,19 @@ def evaluate(
 
 
 def write_results(out: Path, summary: dict, predictions: pd.DataFrame, disagreeing: pd.DataFrame) -> None:
-    """predictions.parquet, disagreements.parquet, summary.json, summary.csv and figures/*.json in out."""
-    from eval import figures
+    """predictions.parquet, disagreements.parquet, summary.json, summary.csv and figures/*.json in out.
 
+    The figures are skipped where plotly is not installed (the GPU machine); the app draws them anyway.
+    """
     out.mkdir(parents=True, exist_ok=True)
     predictions.to_parquet(out / "predictions.parquet", index=False)
     disagreeing.to_parquet(out / "disagreements.parquet", index=False)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
     flat_rows(summary["rows"]).to_csv(out / "summary.csv", index=False)
+    try:
+        from eval import figures
+    except ImportError:
+        return
     (out / "figures").mkdir(exist_ok=True)
     for name, figure in figures.all_figures(summary).items():
         (out / "figures" / f"{name}.json").write_text(figure.to_json())
