@@ -38,7 +38,8 @@ except ImportError:
 
 
 ROOT = Path(__file__).parent
-DEFAULT_RESULTS = ROOT / "eval" / "results" / "imdb-test"
+# The full-split results of the default model, else the interim sample results until they exist.
+DEFAULT_RESULTS = [ROOT / "eval" / "results" / "imdb-test", ROOT / "eval" / "results" / "interim-cpu-sample500"]
 MAX_CHARS = int(os.environ.get("LONGBERT_MAX_CHARS", "200000"))
 METRICS = ["setting", "accuracy", "accuracy_low", "accuracy_high", "f1", "roc_auc", "log_loss", "brier",
            "accuracy_diff", "mcnemar_p"]  # fmt: skip
@@ -116,8 +117,12 @@ def results_table(summary: dict, source: str) -> pd.DataFrame:
 
 
 def committed_results() -> dict | None:
-    directory = Path(os.environ.get("LONGBERT_RESULTS", DEFAULT_RESULTS))
-    return load_results(directory) if (directory / "summary.json").is_file() else None
+    """The results directory named by LONGBERT_RESULTS, else the first committed one that exists."""
+    candidates = [Path(os.environ["LONGBERT_RESULTS"])] if os.environ.get("LONGBERT_RESULTS") else DEFAULT_RESULTS
+    for directory in candidates:
+        if (directory / "summary.json").is_file():
+            return load_results(directory)
+    return None
 
 
 def disagreement_table(summary: dict) -> pd.DataFrame:
