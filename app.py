@@ -223,7 +223,7 @@ def build_app() -> gr.Blocks:
                     run = gr.Button("Run", variant="primary")
                     stop = gr.Button("Stop")
                 run_note = gr.Markdown()
-                run_table = gr.Dataframe(label="This run beside the committed results")
+                run_table = gr.Dataframe(headers=["source", *METRICS], label="This run beside the committed results")
                 with gr.Row():
                     run_accuracy = gr.Plot()
                     run_buckets = gr.Plot()
