@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from eval.cache import ChunkCache
 from eval.metrics import BUCKETS, binary_metrics, length_bucket, paired_comparison
-from longbert import POOLINGS, Chunking, LongbertError, LongTextClassifier, parse_strategy, pool
+from longbert import POOLINGS, Chunking, ChunkScores, LongbertError, LongTextClassifier, parse_strategy
 from longbert.chunking import Strategy, Truncation
 from longbert.classifier import window_ids
 
@@ -93,14 +93,11 @@ def score_all(classifier, encoded, strategies, cache: ChunkCache, batch_tokens, 
 def pooled_positive(entry: Entry, encoded, cache: ChunkCache) -> np.ndarray:
     """Positive-class probability per review under one setting; 0.5 for a review without tokens."""
     windows = [entry.strategy.windows(len(e)) for e in encoded]
-    has = np.array([len(w) > 0 for w in windows])
-    out = np.full(len(encoded), 0.5)
-    if has.any():
-        logits = np.concatenate([cache.get(r, w) for r, w in enumerate(windows) if w])
-        lengths = torch.tensor([len(window_ids(e, x)) for e, ws in zip(encoded, windows) for x in ws])
-        counts = [len(w) for w in windows if w]
-        out[has] = pool(torch.from_numpy(logits), counts, entry.pooling, lengths)[:, 1].double().numpy()
-    return out
+    num_labels = cache.logits.shape[1]
+    logits = [cache.get(r, w) for r, w in enumerate(windows) if w] or [np.zeros((0, num_labels), np.float32)]
+    lengths = torch.tensor([len(window_ids(e, x)) for e, ws in zip(encoded, windows) for x in ws], dtype=torch.float32)
+    scores = ChunkScores(torch.from_numpy(np.concatenate(logits)), [len(w) for w in windows], lengths, windows)
+    return np.nan_to_num(scores.pooled(entry.pooling)[:, 1], nan=0.5)
 
 
 def summarize(predictions: pd.DataFrame, entries: list[Entry]) -> list[dict]:

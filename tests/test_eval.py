@@ -149,3 +149,12 @@ def test_bad_arguments(capsys, tmp_path, model_dir, args, message):
     code = eval_main(["--model", str(model_dir), "--out", str(tmp_path / "x"), "--data", "sample", *args])
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_review_without_tokens_scores_one_half(classifier):
+    frame = pd.DataFrame({"text": ["good film " * 50, "  ", "<br />"], "label": [1, 0, 1]})
+    summary = evaluate(classifier, frame, model="tiny", chunkings=parse_grid("510/510/1"), progress=False)
+    predictions = summary["predictions"]
+    for key in ("head 510", "chunk 510/510/1 max", "chunk 510/510/1 median"):
+        assert predictions[key].tolist()[1:] == [0.5, 0.5]
+        assert predictions[key][0] != 0.5
