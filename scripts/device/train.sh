@@ -13,6 +13,6 @@ python -m longbert train --model .device/base --data .device/imdb "${limit[@]}" 
   --mode pooled --pooling mean --chunk-size 510 --stride 510 --epochs 2 --batch-texts 16 --lr 5e-5 \
   --save-dtype float16 --quiet 2>&1 | tee "$OUT/train.log"
 echo "train_seconds $(( $(date +%s) - start ))" | tee -a "$OUT/train.log"
-cp .device/model/training.json .device/model/config.json "$OUT/"
+tar czf "$OUT/model_files.tgz" -C .device/model --exclude model.safetensors .  # config, tokenizer, settings
 (cd .device/model && sha256sum model.safetensors) > "$OUT/model.sha256"
 split -b 15M .device/model/model.safetensors "$OUT/part_"
