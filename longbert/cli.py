@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--validation-fraction", type=float, default=0.05)
     train.add_argument("--save-dtype", default="float32", help="float32, float16 or bfloat16")
     train.add_argument("--device", help="auto or cpu")
-    train.add_argument("--precision", default="auto", help="auto (bf16 on CUDA) or fp32")
+    train.add_argument("--precision", default="auto", help="auto (bf16 on CUDA and native-bf16 CPUs), bf16, fp32")
     train.add_argument("--quiet", action="store_true")
     return parser
 
