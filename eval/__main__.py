@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         from eval.run import evaluate, parse_grid
         from longbert import LongTextClassifier
         from longbert.bundled import default_model
-        from longbert.data import balanced_sample, load_imdb, read_labelled
+        from longbert.data import balanced_sample, load_imdb
         from longbert.pooling import check_pooling
 
         chunkings = parse_grid(args.grid)
@@ -53,10 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         truncations = [t for t in args.truncations.split(",") if t]
         model = args.model or default_model()
         classifier = LongTextClassifier.from_pretrained(model, device=args.device, precision=args.precision)
-        if args.data and args.data.endswith((".parquet", ".csv", ".jsonl")):
-            frame = read_labelled(args.data)
-        else:
-            frame = load_imdb(args.split, args.data)
+        frame = load_imdb(args.split, args.data)
         frame = balanced_sample(frame, args.limit, args.seed) if args.limit else frame
         meta = {"data": args.data or "stanfordnlp/imdb", "split": args.split, "limit": args.limit, "seed": args.seed}
         summary = evaluate(

@@ -75,13 +75,11 @@ def score_all(classifier, encoded, strategies, cache: ChunkCache, batch_tokens, 
     scored = 0
     for strategy in tqdm(strategies, desc="strategies", disable=not progress):
         strategy.validate(classifier.max_chunk_size)
-        keys, chunks, seen = [], [], set()
+        keys, chunks = [], []
         for review, enc in enumerate(encoded):
             for window in cache.missing(review, strategy.windows(len(enc))):
-                if (review, window) not in seen:
-                    seen.add((review, window))
-                    keys.append((review, window))
-                    chunks.append(window_ids(enc, window))
+                keys.append((review, window))
+                chunks.append(window_ids(enc, window))
         if chunks:
             logits = classifier.score_chunks(chunks, batch_tokens=batch_tokens, progress=progress)
             cache.add(keys, logits.numpy())

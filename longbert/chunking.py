@@ -26,7 +26,7 @@ class Strategy(Protocol):
     def validate(self, max_chunk_size: int | None = None) -> None: ...
 
 
-def _check_positive(name: str, value: int) -> None:
+def check_positive(name: str, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise LongbertError(f"{name} must be a positive integer, got {value!r}")
 
@@ -50,9 +50,9 @@ class Chunking:
 
     def validate(self, max_chunk_size: int | None = None) -> None:
         """Raise LongbertError unless 1 <= stride, minimal_chunk_size <= chunk_size <= max_chunk_size."""
-        _check_positive("chunk_size", self.chunk_size)
-        _check_positive("stride", self.stride)
-        _check_positive("minimal_chunk_size", self.minimal_chunk_size)
+        check_positive("chunk_size", self.chunk_size)
+        check_positive("stride", self.stride)
+        check_positive("minimal_chunk_size", self.minimal_chunk_size)
         if self.stride > self.chunk_size:
             raise LongbertError(
                 f"stride ({self.stride}) must not exceed chunk_size ({self.chunk_size}): tokens would be skipped"

@@ -64,7 +64,7 @@ def _add_chunking_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minimal-chunk-size", type=int, help="drop a last chunk shorter than this (default 1)")
     parser.add_argument("--strategy", help="instead of the chunk flags: head, tail, head+tail, 'head N' or 'C/S/M'")
     parser.add_argument("--pooling", help="mean, max, logit_mean, median or weighted_mean (default: the model's, mean)")
-    parser.add_argument("--batch-tokens", type=int, help="padded tokens per forward pass (default: 8192 on CPU)")
+    parser.add_argument("--batch-tokens", type=int, help="padded tokens per forward pass (default: 2048 on CPU)")
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     parser.add_argument(
         "--precision", default="auto", help="auto (bf16 on CUDA and on CPUs with native bf16), fp32, bf16 or fp16"
@@ -164,7 +164,7 @@ def run_predict(args: argparse.Namespace) -> None:
 
 def run_train(args: argparse.Namespace) -> None:
     from longbert.chunking import Chunking
-    from longbert.data import balanced_sample, load_imdb, read_labelled
+    from longbert.data import balanced_sample, load_imdb
     from longbert.training import TrainConfig, train
 
     stride = args.stride if args.stride is not None else args.chunk_size
@@ -186,10 +186,8 @@ def run_train(args: argparse.Namespace) -> None:
         precision=args.precision,
     )
     config.validate()
-    if Path(args.data).is_file():
-        frame = read_labelled(args.data, args.text_column, args.label_column)
-    else:
-        frame = load_imdb("train", None if args.data == "imdb" else args.data)
+    source = None if args.data == "imdb" else args.data
+    frame = load_imdb("train", source, args.text_column, args.label_column)
     if args.limit:
         frame = balanced_sample(frame, args.limit, args.seed)
     labels = args.labels.split(",") if args.labels else None

@@ -18,8 +18,13 @@ SAMPLE = Path(__file__).parent / "data" / "imdb_test_sample.parquet"
 LABELS = ("NEGATIVE", "POSITIVE")
 
 
-def load_imdb(split: str = "test", source: str | Path | None = None) -> pd.DataFrame:
-    """All reviews of a split as a DataFrame with `text` and `label` (0 negative, 1 positive) columns."""
+def load_imdb(
+    split: str = "test", source: str | Path | None = None, text_column: str = "text", label_column: str = "label"
+) -> pd.DataFrame:
+    """All reviews of a split as a DataFrame with `text` and `label` (0 negative, 1 positive) columns.
+
+    A source that is a file is read as it is (its columns named by text_column and label_column).
+    """
     if split not in ("train", "test"):
         raise LongbertError(f"unknown IMDB split {split!r}: use train or test")
     source = source or os.environ.get("LONGBERT_IMDB") or HUB_ID
@@ -29,7 +34,7 @@ def load_imdb(split: str = "test", source: str | Path | None = None) -> pd.DataF
     if path.is_dir():
         return read_labelled(path / f"{split}.parquet")
     if path.is_file():
-        return read_labelled(path)
+        return read_labelled(path, text_column, label_column)
     if str(source) != HUB_ID:
         raise LongbertError(f"IMDB data not found: {source} is neither a directory of parquet files nor 'sample'")
     try:

@@ -20,9 +20,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from longbert.chunking import Chunking, Strategy, Truncation
+from longbert.chunking import Chunking, Strategy, Truncation, check_positive
 from longbert.classifier import LongTextClassifier, window_ids
-from longbert.devices import cpu_has_bf16
 from longbert.errors import LongbertError
 from longbert.loading import load_pretrained
 from longbert.pooling import check_pooling, pool
@@ -58,20 +57,22 @@ class TrainConfig:
             raise LongbertError(f"unknown training mode {self.mode!r}: use pooled or head")
         check_pooling(self.pooling)
         self.chunking.validate()
-        positive = {"epochs": self.epochs, "batch_texts": self.batch_texts}
-        if self.max_chunks is not None:
-            positive["max_chunks"] = self.max_chunks
-        if self.batch_tokens is not None:
-            positive["batch_tokens"] = self.batch_tokens
-        for name, value in positive.items():
-            if not isinstance(value, int) or value < 1:
-                raise LongbertError(f"{name} must be a positive integer, got {value!r}")
+        check_positive("epochs", self.epochs)
+        check_positive("batch_texts", self.batch_texts)
+        for name in ("max_chunks", "batch_tokens"):
+            if getattr(self, name) is not None:
+                check_positive(name, getattr(self, name))
         if not self.learning_rate > 0:
             raise LongbertError(f"learning_rate must be positive, got {self.learning_rate}")
         if not 0 <= self.validation_fraction < 1:
             raise LongbertError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
         if self.save_dtype not in ("float32", "float16", "bfloat16"):
             raise LongbertError(f"save_dtype must be float32, float16 or bfloat16, got {self.save_dtype!r}")
+
+    @property
+    def settings(self) -> Settings:
+        """The long-text settings the model is trained with and saved with (longbert.json)."""
+        return Settings(self.chunking, self.pooling, self.clean_markup)
 
     @property
     def strategy(self) -> Strategy:
@@ -183,7 +184,7 @@ def _save(model, tokenizer, config: TrainConfig, out: Path, history: list[dict])
     }
     model.save_pretrained(out, state_dict=state, safe_serialization=True)
     tokenizer.save_pretrained(out)
-    save_settings(Settings(config.chunking, config.pooling, config.clean_markup), out)
+    save_settings(config.settings, out)
     record = {"config": asdict(config), "history": history}
     (out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
 
@@ -217,19 +218,19 @@ def train(
         frame, validation = split_validation(frame, config.validation_fraction, config.seed)
 
     cuda = (torch.cuda.is_available() and device in (None, "auto")) or str(device).startswith("cuda")
-    # bf16 autocast where the hardware has it (CUDA, or a CPU with native bf16: 1.3x here). Done with
-    # torch.autocast, not Accelerator(mixed_precision=...), whose process-wide state allows one setting.
-    bf16 = config.precision == "bf16" or (config.precision == "auto" and (cuda or cpu_has_bf16()))
+    # bf16 autocast (below) is done with torch.autocast, not Accelerator(mixed_precision=...), whose
+    # process-wide state allows one setting per process.
     accelerator = Accelerator(cpu=not cuda)
     set_seed(config.seed)
     id2label = dict(enumerate(labels))
     model, tokenizer, _ = load_pretrained(
         model_name, num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()}
     )
-    settings = Settings(config.chunking, config.pooling, config.clean_markup)
     classifier = LongTextClassifier(
-        model, tokenizer, settings=settings, device=accelerator.device, precision=config.precision
+        model, tokenizer, settings=config.settings, device=accelerator.device, precision=config.precision
     )
+    # Train under the classifier's own autocast choice when it is bf16 (fp16 would need loss scaling).
+    autocast = classifier.dtype if classifier.dtype == torch.bfloat16 else None
     config.strategy.validate(classifier.max_chunk_size)
     encoded = classifier.encode(frame["text"].tolist())
     windows = [config.strategy.windows(len(e))[: config.max_chunks] for e in encoded]
@@ -261,7 +262,7 @@ def train(
             chunks = [window_ids(encoded[t], w) for t in mine for w in windows[t]]
             counts = [len(windows[t]) for t in mine]
             target = torch.tensor(targets[mine], device=accelerator.device)
-            with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=bf16):
+            with torch.autocast(accelerator.device.type, dtype=autocast, enabled=autocast is not None):
                 loss = accumulate_gradients(
                     model, chunks, counts, target, config, classifier.special, accelerator.device
                 )
