@@ -1,7 +1,8 @@
 """python -m bench: time the article loop, BELT and longbert on IMDB test reviews and very long texts.
 
 Each method runs in its own process so that its peak memory is its own; answers are checked to
-agree before anything is timed. Prints a markdown table; --out also writes it to a file.
+agree before anything is timed. Prints a markdown table; --out also writes it to a file, rewritten
+after every measurement so that a run cut short keeps what it measured.
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ import time
 
 import numpy as np
 import torch
+import transformers
 
 METHODS = ("article", "belt", "longbert")
+# Variants of longbert, selectable with --methods, to measure one of its choices on a device.
+VARIANTS = ("longbert-serial",)  # tokenization not overlapped with scoring
+BASELINES = ("article", "belt")
 
 
 def load(model: str, device: str | None, precision: str = "auto"):
@@ -60,7 +65,27 @@ def run_method(method: str, classifier, texts: list[str], batch_tokens: int | No
         return methods.article_loop(classifier.model, classifier.tokenizer, texts, classifier.device)
     if method == "belt":
         return methods.belt(classifier.model, classifier.tokenizer, texts, classifier.device)
+    if method == "longbert-serial":
+        return methods.longbert_serial(classifier, texts, batch_tokens)
     return methods.longbert(classifier, texts, batch_tokens)
+
+
+def synchronize(classifier) -> None:
+    if classifier.device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def model_tokens_per_s(classifier, texts: list[str], batch_tokens: int | None) -> float:
+    """Content tokens per second through the model alone: the texts' chunks scored, tokenization excluded."""
+    from bench.methods import CHUNK
+    from longbert import Chunking
+
+    encoded = classifier.encode(texts, spans=False)
+    synchronize(classifier)
+    start = time.perf_counter()
+    classifier.score(encoded, Chunking(CHUNK, CHUNK, 1), batch_tokens=batch_tokens)
+    synchronize(classifier)
+    return sum(len(e) for e in encoded) / (time.perf_counter() - start)
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -69,25 +94,30 @@ def worker(args: argparse.Namespace) -> None:
     with open(args.texts_file) as file:
         texts = json.load(file)
     run_method(args.method, classifier, texts[:2], args.batch_tokens)  # warm-up
+    synchronize(classifier)
     if classifier.device.type == "cuda":
-        torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     probs = run_method(args.method, classifier, texts, args.batch_tokens)
-    if classifier.device.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(classifier)
     seconds = time.perf_counter() - start
-    tokens = sum(len(e) for e in classifier.encode(texts))
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_cuda = torch.cuda.max_memory_allocated() / 2**20 if classifier.device.type == "cuda" else None
+    tokens = sum(len(e) for e in classifier.encode(texts, spans=False))
     np.save(args.probs_file, probs)
     result = {
         "method": args.method,
+        "texts": len(texts),
         "seconds": seconds,
         "texts_per_s": len(texts) / seconds,
         "tokens_per_s": tokens / seconds,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "model_tokens_per_s": (
+            model_tokens_per_s(classifier, texts, args.batch_tokens) if args.method.startswith("longbert") else None
+        ),
+        "peak_rss_mb": peak_rss,
         "rss_before_mb": rss_before / 1024,
-        "peak_cuda_mb": torch.cuda.max_memory_allocated() / 2**20 if classifier.device.type == "cuda" else None,
+        "peak_cuda_mb": peak_cuda,
     }
     print(json.dumps(result))
 
@@ -103,12 +133,15 @@ def check_agreement(classifier, texts: list[str], methods: list[str], atol: floa
         print(f"agreement: {method} vs {methods[0]}: max |dp| = {worst:.1e}", file=sys.stderr)
 
 
-def measure(args, label: str, texts: list[str], methods: list[str], workdir: str) -> list[dict]:
-    texts_file = os.path.join(workdir, f"{label}.json")
-    with open(texts_file, "w") as file:
-        json.dump(texts, file)
+def measure(args, label: str, texts: list[str], methods: list[str], workdir: str, report) -> list[dict]:
+    """Time each method on the texts in its own process (the baselines on the first --baseline-texts only)."""
     rows = []
     for method in methods:
+        subset = texts[: args.baseline_texts] if method in BASELINES and args.baseline_texts else texts
+        texts_file = os.path.join(workdir, f"{label}-{len(subset)}.json")
+        if not os.path.exists(texts_file):
+            with open(texts_file, "w") as file:
+                json.dump(subset, file)
         command = [sys.executable, "-m", "bench", "--worker", method, "--texts-file", texts_file, "--model", args.model]
         command += ["--probs-file", os.path.join(workdir, f"{label}-{method}.npy"), "--device", args.device or "auto"]
         command += ["--precision", args.precision]
@@ -117,24 +150,28 @@ def measure(args, label: str, texts: list[str], methods: list[str], workdir: str
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             sys.exit(f"bench: {method} on {label} failed: {done.stderr.strip().splitlines()[-1:]}")
-        rows.append({"input": label, **json.loads(done.stdout.strip().splitlines()[-1])})
-        print(f"{label:>22} {method:>9}: {rows[-1]['texts_per_s']:.2f} texts/s", file=sys.stderr)
-    base = rows[0]
-    for row in rows:
-        row["speedup"] = row["texts_per_s"] / base["texts_per_s"]
+        row = {"input": label, **json.loads(done.stdout.strip().splitlines()[-1])}
+        article = rows[0] if rows and rows[0]["method"] == "article" else row if method == "article" else None
+        row["speedup"] = row["texts_per_s"] / article["texts_per_s"] if article else None
+        rows.append(row)
+        report(row)
+        print(f"{label:>22} {method:>15}: {row['texts_per_s']:.2f} texts/s", file=sys.stderr)
     return rows
 
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| input | method | texts/s | tokens/s | x article | peak RSS (MB) | peak CUDA (MB) |",
-        "|---|---|---|---|---|---|---|",
+        "| input | method | texts | seconds | texts/s | tokens/s | x article | model tokens/s | peak RSS (MB) "
+        "| peak CUDA (MB) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        cuda = "-" if r["peak_cuda_mb"] is None else f"{r['peak_cuda_mb']:.0f}"
+        cuda = "-" if r["peak_cuda_mb"] is None else f"{r['peak_cuda_mb']:,.0f}"
+        model = "-" if r["model_tokens_per_s"] is None else f"{r['model_tokens_per_s']:,.0f}"
+        speedup = "-" if r["speedup"] is None else f"{r['speedup']:.2f}"
         lines.append(
-            f"| {r['input']} | {r['method']} | {r['texts_per_s']:.2f} | {r['tokens_per_s']:,.0f} | "
-            f"{r['speedup']:.2f} | {r['peak_rss_mb']:.0f} | {cuda} |"
+            f"| {r['input']} | {r['method']} | {r['texts']:,} | {r['seconds']:.2f} | {r['texts_per_s']:.2f} | "
+            f"{r['tokens_per_s']:,.0f} | {speedup} | {model} | {r['peak_rss_mb']:,.0f} | {cuda} |"
         )
     return "\n".join(lines)
 
@@ -146,7 +183,8 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=500, help="IMDB test reviews to score")
     parser.add_argument("--long", default="5000,20000,100000", help="token counts of the very long texts ('' for none)")
     parser.add_argument("--million", action="store_true", help="also score one 1,000,000-token text with longbert")
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--baseline-texts", type=int, help="score only the first N IMDB reviews with article and BELT")
+    parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, of {METHODS + VARIANTS}")
     parser.add_argument("--device")
     parser.add_argument("--batch-tokens", type=int)
     parser.add_argument("--precision", default="auto", help="longbert's precision: auto, fp32, bf16 (the others: fp32)")
@@ -166,26 +204,34 @@ def main() -> None:
     import tempfile
 
     methods = [m for m in args.methods.split(",") if m]
+    unknown = set(methods) - set(METHODS + VARIANTS)
+    if unknown or not methods:
+        parser.error(f"--methods: choose from {', '.join(METHODS + VARIANTS)}")
     classifier = load(args.model, args.device, args.precision)
+    versions = f"torch {torch.__version__}, transformers {transformers.__version__}, python {platform.python_version()}"
+    device = torch.cuda.get_device_name() if classifier.device.type == "cuda" else f"CPU, {os.cpu_count()} cores"
+    header = f"device: {device}; {versions}; model: {args.model}\n\n"
+    rows: list[dict] = []
+
+    def report(row: dict) -> None:
+        rows.append(row)
+        if args.out:
+            with open(args.out, "w") as out:
+                out.write(f"{header}{table(rows)}\n")
+
     reviews = imdb_texts(args.data, args.texts)
     atol = 1e-4 if classifier.dtype is None else 2e-2  # fp32 everywhere, or longbert under bf16 autocast
     check_agreement(classifier, reviews[:16], methods, atol)
-    rows = []
     with tempfile.TemporaryDirectory() as workdir:
-        rows += measure(args, f"IMDB test x{len(reviews)}", reviews, methods, workdir)
+        measure(args, f"IMDB test x{len(reviews)}", reviews, methods, workdir, report)
         sizes = [int(s) for s in args.long.split(",") if s]
         if sizes:
             long = long_texts(args.data, sizes, classifier.tokenizer)
-            rows += measure(args, f"long texts {args.long}", long, methods, workdir)
+            measure(args, f"long texts {args.long}", long, methods, workdir, report)
         if args.million:
-            rows += measure(args, "one 1,000,000-token text", ["good movie " * 500_000], ["longbert"], workdir)
-    versions = f"torch {torch.__version__}, python {platform.python_version()}, {platform.machine()}"
-    device = torch.cuda.get_device_name() if classifier.device.type == "cuda" else f"CPU, {os.cpu_count()} cores"
-    report = f"device: {device}; {versions}; model: {args.model}\n\n{table(rows)}\n"
-    print(report)
-    if args.out:
-        with open(args.out, "w") as out:
-            out.write(report)
+            longbert = [m for m in methods if m.startswith("longbert")]
+            measure(args, "one 1,000,000-token text", ["good movie " * 500_000], longbert, workdir, report)
+    print(f"{header}{table(rows)}")
 
 
 if __name__ == "__main__":

@@ -67,3 +67,18 @@ def longbert(classifier, texts: list[str], batch_tokens: int | None = None) -> n
 
     predictions = classifier.predict(texts, Chunking(CHUNK, CHUNK, 1), "logit_mean", batch_tokens=batch_tokens)
     return np.array([p.probabilities for p in predictions])
+
+
+def longbert_serial(classifier, texts: list[str], batch_tokens: int | None = None) -> np.ndarray:
+    """longbert with each group tokenized only after the previous one is scored (no overlap), for comparison."""
+    from longbert import classifier as module
+
+    def serial(func, items):
+        for item in items:
+            yield item, func(item)
+
+    overlapped, module._prefetched = module._prefetched, serial
+    try:
+        return longbert(classifier, texts, batch_tokens)
+    finally:
+        module._prefetched = overlapped

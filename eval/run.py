@@ -159,7 +159,7 @@ def evaluate(
     start = time.perf_counter()
     entries = plan(chunkings, list(poolings), list(truncations))
     texts = frame["text"].tolist()
-    encoded = classifier.encode(texts)
+    encoded = classifier.encode(texts, spans=False)
     out = Path(out_dir) if out_dir else None
     cache_path = out / "cache" / "chunks.npz" if out else None
     cache = ChunkCache(cache_path, fingerprint(classifier, model, texts), classifier.model.config.num_labels)

@@ -6,9 +6,11 @@ texts together in length-sorted token-budgeted batches, and pools each text's ch
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -27,6 +29,9 @@ from longbert.tokenize import Encoded, backend_tokenizer, encode_texts, special_
 # for any corpus while leaving each group large enough for length sorting to remove padding.
 GROUP_CHARS = 4_000_000
 GROUP_TEXTS = 8192
+_END = object()
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,7 @@ def window_ids(encoded: Encoded, window: Window) -> np.ndarray:
 
 def window_spans(encoded: Encoded, window: Window) -> tuple[tuple[int, int], ...]:
     """Character spans of a window's token ranges."""
-    return tuple((int(encoded.offsets[s, 0]), int(encoded.offsets[e - 1, 1])) for s, e in window)
+    return tuple(encoded.span(s, e) for s, e in window)
 
 
 class LongTextClassifier:
@@ -140,9 +145,9 @@ class LongTextClassifier:
         """Tokens per forward pass: large on accelerators, cache-sized on CPUs (2048 measured fastest there)."""
         return 2048 if self.device.type == "cpu" else 262_144
 
-    def encode(self, texts: Sequence[str]) -> list[Encoded]:
-        """Content tokens and character offsets of each text (HTML tags blanked if the settings say so)."""
-        return encode_texts(self.backend, texts, clean_markup=self.settings.clean_markup)
+    def encode(self, texts: Sequence[str], *, spans: bool = True) -> list[Encoded]:
+        """Content tokens of each text (HTML tags blanked if the settings say so); spans map them to characters."""
+        return encode_texts(self.backend, texts, clean_markup=self.settings.clean_markup, spans=spans)
 
     def score(
         self,
@@ -200,8 +205,7 @@ class LongTextClassifier:
         strategy.validate(self.max_chunk_size)
         total = len(texts) if isinstance(texts, Sequence) else None
         with tqdm(total=total, desc="texts", unit="text", disable=not progress) as bar:
-            for group in _groups(texts):
-                encoded = self.encode(group)
+            for group, encoded in _prefetched(self.encode, _groups(texts)):
                 scores = self.score(encoded, strategy, batch_tokens=batch_tokens, padding=padding)
                 pooled = scores.pooled(pooling)
                 chunk_probs = scores.logits.softmax(-1).double().numpy()
@@ -228,6 +232,22 @@ class LongTextClassifier:
         if isinstance(texts, str):
             texts = [texts]
         return list(self.iter_predict(texts, strategy, pooling, **kwargs))
+
+
+def _prefetched(func: Callable[[T], U], items: Iterable[T]) -> Iterator[tuple[T, U]]:
+    """Yield (item, func(item)) in order, computing the next item's result in a thread meanwhile.
+
+    The tokenizer releases the GIL, so the next group tokenizes while this one is scored.
+    """
+    iterator = iter(items)
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        item = next(iterator, _END)
+        future = executor.submit(func, item) if item is not _END else None
+        while future is not None:
+            result = future.result()
+            current, item = item, next(iterator, _END)
+            future = executor.submit(func, item) if item is not _END else None
+            yield current, result
 
 
 def _groups(texts: Iterable[str]) -> Iterator[list[str]]:

@@ -1,4 +1,4 @@
-"""Tokenize whole texts into content token ids with character offsets, using the model's own tokenizer.
+"""Tokenize whole texts into content token ids that map back to character spans, with the model's own tokenizer.
 
 Works on the Rust `tokenizers` backend of any fast Hugging Face tokenizer: no truncation, no
 padding, no special tokens (those are added per chunk, as the tokenizer itself would add them).
@@ -6,31 +6,58 @@ padding, no special tokens (those are added per chunk, as the tokenizer itself w
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 
 from longbert.errors import LongbertError
 
 # Texts longer than this are tokenized in pieces cut at whitespace, which bounds the tokenizer's
-# transient memory (it keeps about 100 bytes per token) for texts of millions of tokens.
+# transient working memory for texts of millions of tokens.
 PIECE_CHARS = 200_000
 _MARKUP = re.compile(r"</?[a-zA-Z][a-zA-Z0-9-]*(?:\s[^<>]{0,200})?/?>")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Encoded:
-    """One text's content tokens: ids [n] and character offsets [n, 2] into the original text."""
+    """One text's content token ids [n]; with its tokenizer encodings kept, token ranges map back to characters.
+
+    Spans are looked up in the encodings at chunk boundaries only: converting every token's offsets
+    to Python costs more than a fifth of the tokenization time.
+    """
 
     ids: np.ndarray
-    offsets: np.ndarray
+    pieces: tuple[tuple[int, int, Encoding], ...] | None = None  # (first token, first character, encoding)
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """The characters of the original text that tokens [start, end) cover."""
+        return self._char(start, 0), self._char(end - 1, 1)
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Character offsets [n, 2] of every token (span() is far cheaper when only chunk edges matter)."""
+        pieces = self._pieces()
+        if not pieces:
+            return np.zeros((0, 2), np.int64)
+        return np.concatenate([np.asarray(e.offsets, np.int64).reshape(-1, 2) + shift for _, shift, e in pieces])
+
+    def _pieces(self) -> tuple[tuple[int, int, Encoding], ...]:
+        if self.pieces is None:
+            raise LongbertError("this text was encoded without spans (spans=False)")
+        return self.pieces
+
+    def _char(self, token: int, side: int) -> int:
+        pieces = self._pieces()
+        first, shift, encoding = pieces[bisect.bisect_right([p[0] for p in pieces], token) - 1]
+        return encoding.token_to_chars(token - first)[side] + shift
 
 
 @dataclass(frozen=True)
@@ -98,9 +125,15 @@ def _cut_points(text: str, piece_chars: int) -> list[int]:
 
 
 def encode_texts(
-    backend: Tokenizer, texts: Sequence[str], *, clean_markup: bool = False, piece_chars: int = PIECE_CHARS
+    backend: Tokenizer,
+    texts: Sequence[str],
+    *,
+    clean_markup: bool = False,
+    spans: bool = True,
+    piece_chars: int = PIECE_CHARS,
 ) -> list[Encoded]:
-    """Tokenize texts without special tokens; offsets point into the original texts."""
+    """Tokenize texts without special tokens. With spans, each result keeps its tokenizer encodings (about
+    100 bytes a token) so token ranges map back to the original text; without, only the ids are kept."""
     pieces: list[str] = []
     owners: list[tuple[int, int]] = []
     for index, text in enumerate(texts):
@@ -114,14 +147,12 @@ def encode_texts(
             owners.append((index, start))
     encodings = backend.encode_batch(pieces, add_special_tokens=False) if pieces else []
     ids: list[list[np.ndarray]] = [[] for _ in texts]
-    offsets: list[list[np.ndarray]] = [[] for _ in texts]
+    kept: list[list[tuple[int, int, Encoding]]] = [[] for _ in texts]
     for (index, shift), encoding in zip(owners, encodings):
+        if spans:
+            kept[index].append((sum(len(i) for i in ids[index]), shift, encoding))
         ids[index].append(np.asarray(encoding.ids, dtype=np.int32))
-        offsets[index].append(np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2) + shift)
     return [
-        Encoded(
-            np.concatenate(i) if i else np.zeros(0, np.int32),
-            np.concatenate(o) if o else np.zeros((0, 2), np.int64),
-        )
-        for i, o in zip(ids, offsets)
+        Encoded(np.concatenate(i) if i else np.zeros(0, np.int32), tuple(k) if spans else None)
+        for i, k in zip(ids, kept)
     ]

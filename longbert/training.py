@@ -232,7 +232,7 @@ def train(
     # Train under the classifier's own autocast choice when it is bf16 (fp16 would need loss scaling).
     autocast = classifier.dtype if classifier.dtype == torch.bfloat16 else None
     config.strategy.validate(classifier.max_chunk_size)
-    encoded = classifier.encode(frame["text"].tolist())
+    encoded = classifier.encode(frame["text"].tolist(), spans=False)
     windows = [config.strategy.windows(len(e))[: config.max_chunks] for e in encoded]
     targets = frame["label"].to_numpy()
     keep = np.array([len(w) > 0 for w in windows])

@@ -10,11 +10,21 @@ def test_quick_benchmark_runs_and_agrees(tmp_path, model_dir):
     pytest.importorskip("belt_nlp")
     out = tmp_path / "table.md"
     command = [sys.executable, "-m", "bench", "--model", str(model_dir), "--data", "sample", "--texts", "6",
-               "--long", "700", "--precision", "fp32", "--out", str(out)]  # fmt: skip
+               "--baseline-texts", "3", "--long", "700", "--precision", "fp32", "--out", str(out),
+               "--methods", "article,belt,longbert,longbert-serial"]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "agreement: belt vs article" in done.stderr and "agreement: longbert vs article" in done.stderr
+    for method in ("belt", "longbert", "longbert-serial"):
+        assert f"agreement: {method} vs article" in done.stderr
     table = out.read_text()
-    for method in ("article", "belt", "longbert"):
-        assert f"| IMDB test x6 | {method} |" in table
-        assert f"| long texts 700 | {method} |" in table
+    for method, texts in (("article", 3), ("belt", 3), ("longbert", 6), ("longbert-serial", 6)):
+        assert f"| IMDB test x6 | {method} | {texts} |" in table
+        assert f"| long texts 700 | {method} | 1 |" in table
+    assert "| IMDB test x6 | article | 3 | " in table and "| 1.00 | - |" in table  # the baseline has no model rate
+
+
+def test_unknown_method_is_one_line_error(model_dir):
+    command = [sys.executable, "-m", "bench", "--model", str(model_dir), "--methods", "article,fast"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "--methods: choose from" in done.stderr.strip().splitlines()[-1]

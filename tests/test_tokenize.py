@@ -2,9 +2,11 @@
 
 import unicodedata
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from longbert.errors import LongbertError
 from longbert.tokenize import backend_tokenizer, encode_texts, special_tokens, strip_markup
 
 WORDS = st.sampled_from(
@@ -29,13 +31,30 @@ def test_offsets_point_at_each_token_in_the_original_text(tokenizer, text):
 
 
 @settings(max_examples=50, deadline=None)
-@given(TEXTS, st.integers(31, 80))
-def test_tokenizing_in_pieces_equals_tokenizing_whole(tokenizer, text, piece_chars):
+@given(TEXTS, st.integers(31, 80), st.data())
+def test_tokenizing_in_pieces_equals_tokenizing_whole(tokenizer, text, piece_chars, data):
     backend = backend_tokenizer(tokenizer)
     (whole,) = encode_texts(backend, [text])
     (pieces,) = encode_texts(backend, [text], piece_chars=piece_chars)
     assert whole.ids.tolist() == pieces.ids.tolist()
     assert whole.offsets.tolist() == pieces.offsets.tolist()
+    if len(whole):
+        start = data.draw(st.integers(0, len(whole) - 1))
+        end = data.draw(st.integers(start + 1, len(whole)))
+        expected = (whole.offsets[start, 0], whole.offsets[end - 1, 1])
+        assert whole.span(start, end) == pieces.span(start, end) == expected
+
+
+def test_without_spans_only_ids_are_kept(tokenizer):
+    backend = backend_tokenizer(tokenizer)
+    (with_spans,), (ids_only,) = (
+        encode_texts(backend, ["a fine film"]),
+        encode_texts(backend, ["a fine film"], spans=False),
+    )
+    assert ids_only.ids.tolist() == with_spans.ids.tolist()
+    assert with_spans.span(1, 3) == (2, 11)
+    with pytest.raises(LongbertError, match="without spans"):
+        ids_only.span(0, 1)
 
 
 def test_markup_is_blanked_without_moving_offsets(tokenizer):

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Run here (not on the GPU machine): fills the ignored folder .device/ with what the GPU calls carry.
-#   base.tgz          all-MiniLM-L6-v2 in float16 with its tokenizer (about 42 MB)
-#   imdb/train.parquet (call 1) or imdb/test.parquet (call 2): ../shared does not travel
-#   belt_nlp-*.whl     for the benchmark (pure Python)
-# Usage: bash scripts/device/prepare.sh train|test
+# Run here (not on the GPU machine): fills the ignored folder .device/ with what the two GPU calls carry.
+#   base.tgz            all-MiniLM-L6-v2 in float16 with its tokenizer (about 42 MB): call 1
+#   train/train.parquet the IMDB train split (../shared does not travel): call 1
+#   test/test.parquet   the IMDB test split: call 2
+#   belt_nlp-*.whl      BELT for the benchmark (pure Python): call 2
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-split=${1:?train or test}
-mkdir -p .device/imdb
-rm -f .device/imdb/*.parquet
-cp "../shared/data/imdb/$split.parquet" .device/imdb/
+for split in train test; do
+  mkdir -p ".device/$split"
+  cp "../shared/data/imdb/$split.parquet" ".device/$split/"
+done
 if [ ! -f .device/base.tgz ]; then
   python - <<'PY'
 import shutil
