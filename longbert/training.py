@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
+from transformers.utils import logging as hf_logging
 
 from longbert.chunking import Chunking, Strategy, Truncation, check_positive
 from longbert.classifier import LongTextClassifier, window_ids
@@ -182,7 +183,13 @@ def _save(model, tokenizer, config: TrainConfig, out: Path, history: list[dict])
     state = {
         k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype) for k, v in model.state_dict().items()
     }
-    model.save_pretrained(out, state_dict=state, safe_serialization=True)
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a "Writing model shards" bar for one file at every best epoch
+    try:
+        model.save_pretrained(out, state_dict=state, safe_serialization=True)
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
     tokenizer.save_pretrained(out)
     save_settings(config.settings, out)
     record = {"config": asdict(config), "history": history}
