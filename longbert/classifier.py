@@ -207,23 +207,28 @@ class LongTextClassifier:
         with tqdm(total=total, desc="texts", unit="text", disable=not progress) as bar:
             for group, encoded in _prefetched(self.encode, _groups(texts)):
                 scores = self.score(encoded, strategy, batch_tokens=batch_tokens, padding=padding)
-                pooled = scores.pooled(pooling)
-                chunk_probs = scores.logits.softmax(-1).double().numpy()
-                first = 0
-                for row, (enc, windows) in enumerate(zip(encoded, scores.windows)):
-                    chunks = tuple(
-                        ChunkResult(
-                            tuple(chunk_probs[first + k].tolist()), len(window_ids(enc, w)), window_spans(enc, w)
-                        )
-                        for k, w in enumerate(windows)
-                    )
-                    first += len(windows)
-                    if not windows:
-                        yield Prediction(None, None, (), len(enc))
-                        continue
-                    probs = tuple(pooled[row].tolist())
-                    yield Prediction(self.labels[int(np.argmax(probs))], probs, chunks, len(enc))
+                yield from self._predictions(encoded, scores, pooling)
                 bar.update(len(group))
+
+    def _predictions(self, encoded: Sequence[Encoded], scores: ChunkScores, pooling: str) -> list[Prediction]:
+        """One group's Predictions, from its chunk scores."""
+        pooled = scores.pooled(pooling)
+        best = np.argmax(np.nan_to_num(pooled, nan=-1.0), axis=1)
+        chunk_probs = scores.logits.softmax(-1).double().numpy()
+        predictions = []
+        first = 0
+        for row, (enc, windows) in enumerate(zip(encoded, scores.windows)):
+            chunks = tuple(
+                ChunkResult(tuple(chunk_probs[first + k].tolist()), sum(e - s for s, e in w), window_spans(enc, w))
+                for k, w in enumerate(windows)
+            )
+            first += len(windows)
+            if not windows:
+                predictions.append(Prediction(None, None, (), len(enc)))
+            else:
+                probs = tuple(pooled[row].tolist())
+                predictions.append(Prediction(self.labels[best[row]], probs, chunks, len(enc)))
+        return predictions
 
     def predict(
         self, texts: Sequence[str] | str, strategy: Strategy | None = None, pooling: str | None = None, **kwargs
