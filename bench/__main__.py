@@ -207,9 +207,11 @@ def main() -> None:
     unknown = set(methods) - set(METHODS + VARIANTS)
     if unknown or not methods:
         parser.error(f"--methods: choose from {', '.join(METHODS + VARIANTS)}")
+    from longbert.devices import describe_device
+
     classifier = load(args.model, args.device, args.precision)
     versions = f"torch {torch.__version__}, transformers {transformers.__version__}, python {platform.python_version()}"
-    device = torch.cuda.get_device_name() if classifier.device.type == "cuda" else f"CPU, {os.cpu_count()} cores"
+    device = describe_device(classifier.device)
     header = f"device: {device}; {versions}; model: {args.model}\n\n"
     rows: list[dict] = []
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import transformers
 from tqdm.auto import tqdm
 
 from eval.cache import ChunkCache
@@ -20,6 +21,7 @@ from eval.metrics import BUCKETS, binary_metrics, length_bucket, paired_comparis
 from longbert import POOLINGS, Chunking, ChunkScores, LongbertError, LongTextClassifier, parse_strategy
 from longbert.chunking import Strategy, Truncation
 from longbert.classifier import window_ids
+from longbert.devices import describe_device
 
 BASELINE = "head 510"
 TRUNCATIONS = ("head", "tail", "head+tail")
@@ -176,16 +178,13 @@ def evaluate(
         predictions[entry.key] = pooled_positive(entry, encoded, cache)
     rows = summarize(predictions, entries)
     seconds = time.perf_counter() - start
-    device = torch.cuda.get_device_name() if classifier.device.type == "cuda" else f"{classifier.device.type}"
-    import transformers
-
     summary = {
         "meta": {
             "model": str(model),
             "reviews": len(frame),
             "settings": [e.key for e in entries],
             "baseline": BASELINE,
-            "device": device,
+            "device": describe_device(classifier.device),
             "precision": str(classifier.dtype or "float32").replace("torch.", ""),
             "seconds": seconds,
             "reviews_per_s": len(frame) / seconds if seconds > 0 else math.nan,
