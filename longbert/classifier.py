@@ -256,11 +256,14 @@ def _prefetched(func: Callable[[T], U], items: Iterable[T]) -> Iterator[tuple[T,
 
 
 def _groups(texts: Iterable[str]) -> Iterator[list[str]]:
+    """Consecutive texts in groups of at most GROUP_TEXTS texts or about GROUP_CHARS characters."""
     group: list[str] = []
     chars = 0
-    for text in texts:
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise LongbertError(f"text {index} is {type(text).__name__}, not a string")
         group.append(text)
-        chars += len(text) if isinstance(text, str) else 0
+        chars += len(text)
         if chars >= GROUP_CHARS or len(group) >= GROUP_TEXTS:
             yield group
             group, chars = [], 0

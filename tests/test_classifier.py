@@ -41,6 +41,35 @@ def test_token_budget_and_fixed_padding_do_not_change_answers(classifier):
     assert_same_predictions(reference, classifier.predict(REVIEWS, Chunking(200, 200, 1), padding="max_length"))
 
 
+def test_streaming_in_groups_equals_one_call_and_reads_input_lazily(classifier, monkeypatch):
+    import longbert.classifier as module
+
+    monkeypatch.setattr(module, "GROUP_TEXTS", 2)  # groups of two texts, the next tokenized in a thread
+    reference = classifier.predict(REVIEWS * 2, Chunking(128, 128, 1))
+    assert_same_predictions(reference, list(classifier.iter_predict(iter(REVIEWS * 2), Chunking(128, 128, 1))))
+
+    read = []
+
+    def endless():
+        while True:
+            read.append(1)
+            yield REVIEWS[len(read) % len(REVIEWS)]
+
+    stream = classifier.iter_predict(endless(), Chunking(128, 128, 1))
+    first = next(stream)
+    stream.close()
+    assert first.label in classifier.labels
+    assert len(read) <= 4  # this group and the one being tokenized ahead, no more
+
+
+def test_a_bad_text_in_a_later_group_is_named_by_its_place_in_the_input(classifier, monkeypatch):
+    import longbert.classifier as module
+
+    monkeypatch.setattr(module, "GROUP_TEXTS", 2)
+    with pytest.raises(LongbertError, match="text 3 is NoneType, not a string"):
+        list(classifier.iter_predict(iter(["fine", "good", "bad", None, "never"]), Chunking(128, 128, 1)))
+
+
 def test_prediction_fields(classifier):
     text = REVIEWS[1]
     (prediction,) = classifier.predict(text, Chunking(510, 510, 1))
