@@ -6,6 +6,7 @@ Example: python -m eval --model MODEL --data ../shared/data/imdb --limit 500 --o
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from longbert import POOLINGS, LongbertError
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         frame = load_imdb(args.split, args.data)
         frame = balanced_sample(frame, args.limit, args.seed) if args.limit else frame
         meta = {"data": args.data or "stanfordnlp/imdb", "split": args.split, "limit": args.limit, "seed": args.seed}
+        meta["command"] = "python -m eval " + shlex.join(sys.argv[1:] if argv is None else argv)
         summary = evaluate(
             classifier,
             frame,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -162,6 +164,18 @@ def run_predict(args: argparse.Namespace) -> None:
     sys.stdout.flush()
 
 
+def describe_data(source: str | None) -> str:
+    """Where training texts came from, in words, for training.json."""
+    from longbert.data import HUB_ID
+
+    source = source or os.environ.get("LONGBERT_IMDB") or HUB_ID
+    if source == "sample":
+        return "the sample of IMDB test reviews shipped with longbert"
+    if Path(source).is_file():
+        return str(source)
+    return f"{source} (train split)"
+
+
 def run_train(args: argparse.Namespace) -> None:
     from longbert.chunking import Chunking
     from longbert.data import balanced_sample, load_imdb
@@ -191,7 +205,10 @@ def run_train(args: argparse.Namespace) -> None:
     if args.limit:
         frame = balanced_sample(frame, args.limit, args.seed)
     labels = args.labels.split(",") if args.labels else None
-    result = train(args.model, frame, args.out, config, labels=labels, device=args.device, progress=not args.quiet)
+    about = {"command": "longbert " + shlex.join(args.argv), "data": describe_data(source)}
+    result = train(
+        args.model, frame, args.out, config, labels=labels, device=args.device, progress=not args.quiet, about=about
+    )
     for record in result["history"]:
         print(json.dumps(record), file=sys.stderr)
 
@@ -200,6 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `longbert` command; exit code 2 with a one-line message on bad input."""
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)
     except SystemExit as done:  # argparse's --help and its one-line usage errors
         return int(done.code or 0)
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from transformers.utils import logging as hf_logging
 
 from longbert.chunking import Chunking, Strategy, Truncation, check_positive
 from longbert.classifier import LongTextClassifier, window_ids
+from longbert.devices import describe_device
 from longbert.errors import LongbertError
 from longbert.loading import load_pretrained
 from longbert.pooling import check_pooling, pool
@@ -148,6 +150,14 @@ def average_gradients(model, world: int) -> None:
         offset += p.numel()
 
 
+def _versions() -> dict:
+    import accelerate
+    import transformers
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
+            "accelerate": accelerate.__version__}  # fmt: skip
+
+
 def _rng_state(device):
     return torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None
 
@@ -177,7 +187,7 @@ def _validate(classifier: LongTextClassifier, frame: pd.DataFrame, config: Train
     return {"accuracy": float((probs.argmax(1) == labels).mean()), "loss": float(-np.log(picked).mean())}
 
 
-def _save(model, tokenizer, config: TrainConfig, out: Path, history: list[dict]) -> None:
+def _save(model, tokenizer, config: TrainConfig, out: Path, history: list[dict], about: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     dtype = getattr(torch, config.save_dtype)
     state = {
@@ -192,7 +202,7 @@ def _save(model, tokenizer, config: TrainConfig, out: Path, history: list[dict])
             hf_logging.enable_progress_bar()
     tokenizer.save_pretrained(out)
     save_settings(config.settings, out)
-    record = {"config": asdict(config), "history": history}
+    record = {**about, "config": asdict(config), "history": history}
     (out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
@@ -206,8 +216,12 @@ def train(
     validation: pd.DataFrame | None = None,
     device: str | None = None,
     progress: bool = True,
+    about: dict | None = None,
 ) -> dict:
-    """Fine-tune model_name on (text, label) rows and save the best epoch (by validation accuracy) to out_dir."""
+    """Fine-tune model_name on (text, label) rows and save the best epoch (by validation accuracy) to out_dir.
+
+    about: what training.json should also record for the model card (the command, the data).
+    """
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from transformers import get_linear_schedule_with_warmup
@@ -291,7 +305,7 @@ def train(
         score = (record.get("validation_accuracy", 0.0), -record.get("validation_loss", record["train_loss"]))
         if accelerator.is_main_process and (best is None or score > best):
             best = score
-            _save(model, tokenizer, config, out, history)
+            _save(model, tokenizer, config, out, history, about or {})
         accelerator.wait_for_everyone()
     bar.close()
     checksum = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1)
@@ -300,5 +314,7 @@ def train(
     if accelerator.is_main_process:
         saved = json.loads((out / "training.json").read_text())
         saved |= {"history": history, "processes": world, "rank_checksums": checksums}
+        saved |= {"device": describe_device(accelerator.device), "versions": _versions()}
+        saved |= {"train_texts": len(frame), "validation_texts": len(validation)}
         (out / "training.json").write_text(json.dumps(saved, indent=2) + "\n")
     return result

@@ -8,5 +8,4 @@ rm -rf longbert/model && mkdir -p longbert/model
 tar xzf "$from/model_files.tgz" -C longbert/model
 cat "$from"/part_* > longbert/model/model.safetensors
 (cd longbert/model && sha256sum -c "$from/model.sha256")
-cp "$from/train.log" longbert/model/train.log
 du -sh longbert/model
