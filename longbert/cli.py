@@ -202,6 +202,9 @@ def run_train(args: argparse.Namespace) -> None:
     config.validate()
     source = None if args.data == "imdb" else args.data
     frame = load_imdb("train", source, args.text_column, args.label_column)
+    if source == "sample":
+        note = "the shipped sample holds IMDB test reviews: do not evaluate this model on it"
+        print(f"longbert train: note: {note}", file=sys.stderr)
     if args.limit:
         frame = balanced_sample(frame, args.limit, args.seed)
     labels = args.labels.split(",") if args.labels else None

@@ -84,7 +84,9 @@ def test_train_command_on_imdb_sample_head_and_float16(capsys, tmp_path, model_d
         "train", "--model", str(model_dir), "--data", "sample", "--limit", "200", "--out", str(out), "--mode", "head",
         "--epochs", "1", "--batch-texts", "16", "--chunk-size", "128", "--save-dtype", "float16", "--quiet",
     ])  # fmt: skip
-    assert code == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "the shipped sample holds IMDB test reviews" in err
     weights = load_file(out / "model.safetensors")
     assert {t.dtype for t in weights.values() if t.is_floating_point()} == {torch.float16}
     record = json.loads((out / "training.json").read_text())
