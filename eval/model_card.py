@@ -126,7 +126,8 @@ def training_section(training: dict) -> str:
         f"warmup {config['warmup_ratio']:.0%} then linear decay, gradient clipping {config['max_grad_norm']:g}",
         f"- Batch: {config['batch_texts']} reviews per step; epochs: {config['epochs']}; seed {config['seed']}; "
         f"precision {config['precision']} (bf16 autocast on CUDA); saved as {config['save_dtype']}",
-        f"- Validation: {config['validation_fraction']:.0%} of the training reviews, stratified; best epoch kept",
+        f"- Validation: {config['validation_fraction']:.0%} of the training reviews, stratified; the epoch with the "
+        f"best validation accuracy is the one saved: epoch {training.get('saved_epoch', '(not recorded)')}",
         f"- Processes: {training.get('processes', 1)}; versions: "
         + ", ".join(f"{k} {v}" for k, v in training.get("versions", {}).items()),
         "",

@@ -271,7 +271,7 @@ def train(
     total_steps = steps_per_epoch * config.epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
 
-    history, best = [], None
+    history, best, saved_epoch = [], None, None
     out = Path(out_dir)
     bar = tqdm(total=total_steps, desc="training", disable=not (progress and accelerator.is_main_process))
     for epoch in range(config.epochs):
@@ -304,7 +304,7 @@ def train(
         history.append(record)
         score = (record.get("validation_accuracy", 0.0), -record.get("validation_loss", record["train_loss"]))
         if accelerator.is_main_process and (best is None or score > best):
-            best = score
+            best, saved_epoch = score, epoch + 1
             _save(model, tokenizer, config, out, history, about or {})
         accelerator.wait_for_everyone()
     bar.close()
@@ -313,7 +313,7 @@ def train(
     result = {"history": history, "processes": world, "rank_checksums": checksums}
     if accelerator.is_main_process:
         saved = json.loads((out / "training.json").read_text())
-        saved |= {"history": history, "processes": world, "rank_checksums": checksums}
+        saved |= {"history": history, "saved_epoch": saved_epoch, "processes": world, "rank_checksums": checksums}
         saved |= {"device": describe_device(accelerator.device), "versions": _versions()}
         saved |= {"train_texts": len(frame), "validation_texts": len(validation)}
         (out / "training.json").write_text(json.dumps(saved, indent=2) + "\n")

@@ -23,7 +23,7 @@ TRAINING = {
         {"epoch": 1, "train_loss": 0.25, "seconds": 61.0, "validation_accuracy": 0.925, "validation_loss": 0.2},
         {"epoch": 2, "train_loss": 0.15, "seconds": 60.0, "validation_accuracy": 0.9375, "validation_loss": 0.18},
     ],
-    "processes": 1, "device": "NVIDIA H200", "versions": {"torch": "2.11.0"},
+    "saved_epoch": 2, "processes": 1, "device": "NVIDIA H200", "versions": {"torch": "2.11.0"},
     "train_texts": 23750, "validation_texts": 1250,
 }  # fmt: skip
 
@@ -54,7 +54,7 @@ def test_card_holds_the_results_and_the_training_record(tmp_path, results):
     assert "chunk 510/510/1 mean, all reviews: >= 93.50%" in card
     assert f"`{TRAINING['command']}`" in card and "NVIDIA H200" in card
     assert "25,000 reviews from stanfordnlp/imdb (train split)" in card and "1,250 held out" in card
-    assert "| 2 | 0.1500 | 93.75% | 0.1800 | 60 |" in card
+    assert "| 2 | 0.1500 | 93.75% | 0.1800 | 60 |" in card and "is the one saved: epoch 2" in card
     assert "Maas" in card and "all-MiniLM-L6-v2" in card
 
 

@@ -90,7 +90,7 @@ def test_train_command_on_imdb_sample_head_and_float16(capsys, tmp_path, model_d
     weights = load_file(out / "model.safetensors")
     assert {t.dtype for t in weights.values() if t.is_floating_point()} == {torch.float16}
     record = json.loads((out / "training.json").read_text())
-    assert record["config"]["mode"] == "head" and len(record["history"]) == 1
+    assert record["config"]["mode"] == "head" and len(record["history"]) == 1 and record["saved_epoch"] == 1
     assert record["command"].startswith("longbert train --model ") and "--mode head" in record["command"]
     assert "validation_accuracy" in record["history"][0]
     assert LongTextClassifier.from_pretrained(out, device="cpu").model.dtype == torch.float32
