@@ -31,7 +31,7 @@ def load(model: str, device: str | None, precision: str = "auto"):
     from longbert import LongTextClassifier
 
     torch.manual_seed(0)  # a checkpoint without a classification head gets the same random head in every process
-    classifier = LongTextClassifier.from_pretrained(model, device=device, precision=precision)
+    classifier = LongTextClassifier.from_pretrained(model, device=device, precision=precision, new_head=True)
     # The article's loop and BELT read HTML tags as tokens; so must longbert here, for the same chunks.
     classifier.settings = dataclasses.replace(classifier.settings, clean_markup=False)
     return classifier

@@ -135,10 +135,19 @@ class LongTextClassifier:
 
     @classmethod
     def from_pretrained(
-        cls, name_or_path: str | Path, device: str | torch.device | None = None, precision: str = "auto"
+        cls,
+        name_or_path: str | Path,
+        device: str | torch.device | None = None,
+        precision: str = "auto",
+        *,
+        new_head: bool = False,
     ) -> LongTextClassifier:
-        """Load from a local directory or a Hub id, with the settings saved beside the model."""
-        model, tokenizer, settings = load_pretrained(name_or_path)
+        """Load from a local directory or a Hub id, with the settings saved beside the model.
+
+        A checkpoint without a trained classification head is refused, unless new_head (a random
+        head: for timing, not for answers).
+        """
+        model, tokenizer, settings = load_pretrained(name_or_path, new_head=new_head)
         return cls(model, tokenizer, settings=settings, device=device, precision=precision)
 
     def default_batch_tokens(self) -> int:

@@ -50,14 +50,20 @@ def _first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
-def _load(source: str, local_files_only: bool, model_kwargs: dict):
+def _load(source: str, local_files_only: bool, new_head: bool, model_kwargs: dict):
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_files_only)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        source, local_files_only=local_files_only, dtype=torch.float32, **model_kwargs
+    model, info = AutoModelForSequenceClassification.from_pretrained(
+        source, local_files_only=local_files_only, dtype=torch.float32, output_loading_info=True, **model_kwargs
     )
+    if info["missing_keys"] and not new_head:
+        missing = ", ".join(sorted(info["missing_keys"])[:4])
+        raise LongbertError(
+            f"{source} has no trained classification head ({missing} not in the checkpoint), so its answers "
+            "would be random: fine-tune it first (longbert train)"
+        )
     return model, tokenizer
 
 
@@ -72,10 +78,12 @@ def _hub_settings(name: str, local_files_only: bool) -> Settings | None:
         return None
 
 
-def _load_hub(name: str, model_kwargs: dict):
+def _load_hub(name: str, new_head: bool, model_kwargs: dict):
     try:
-        model, tokenizer = _load(name, True, model_kwargs)
+        model, tokenizer = _load(name, True, new_head, model_kwargs)
         return model, tokenizer, _hub_settings(name, local_files_only=True)
+    except LongbertError:
+        raise
     except Exception:  # not in the local cache: go to the Hub, if it can be reached
         pass
     if not hub_reachable():
@@ -84,16 +92,19 @@ def _load_hub(name: str, model_kwargs: dict):
             "and the Hub is not reachable (offline); pass a local model directory"
         )
     try:
-        model, tokenizer = _load(name, False, model_kwargs)
+        model, tokenizer = _load(name, False, new_head, model_kwargs)
+    except LongbertError:
+        raise
     except Exception as error:  # transformers raises many types for one cause
         raise LongbertError(f"cannot load model {name!r} from the Hugging Face Hub: {_first_line(error)}") from error
     return model, tokenizer, _hub_settings(name, local_files_only=False)
 
 
-def load_pretrained(name_or_path: str | Path, **model_kwargs):
+def load_pretrained(name_or_path: str | Path, *, new_head: bool = False, **model_kwargs):
     """(model, tokenizer, saved settings or None) from a local model directory or a Hub id, in float32.
 
-    model_kwargs go to from_pretrained (num_labels, id2label, ... when training a new head).
+    A checkpoint without trained classification weights is refused unless new_head (training, which
+    gives it a fresh head; model_kwargs such as num_labels and id2label go to from_pretrained).
     """
     from huggingface_hub.utils import logging as hub_logging
     from transformers.utils import logging as hf_logging
@@ -111,9 +122,11 @@ def load_pretrained(name_or_path: str | Path, **model_kwargs):
     hf_logging.disable_progress_bar()
     try:
         if not local.is_dir():
-            return _load_hub(name, model_kwargs)
+            return _load_hub(name, new_head, model_kwargs)
         try:
-            model, tokenizer = _load(str(local), True, model_kwargs)
+            model, tokenizer = _load(str(local), True, new_head, model_kwargs)
+        except LongbertError:
+            raise
         except Exception as error:  # transformers raises many types for one cause
             raise LongbertError(f"cannot load the model in {name}: {_first_line(error)}") from error
         return model, tokenizer, load_settings(local)

@@ -244,8 +244,9 @@ def train(
     accelerator = Accelerator(cpu=not cuda)
     set_seed(config.seed)
     id2label = dict(enumerate(labels))
+    label2id = {v: k for k, v in id2label.items()}
     model, tokenizer, _ = load_pretrained(
-        model_name, num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()}
+        model_name, new_head=True, num_labels=num_labels, id2label=id2label, label2id=label2id
     )
     classifier = LongTextClassifier(
         model, tokenizer, settings=config.settings, device=accelerator.device, precision=config.precision

@@ -45,6 +45,15 @@ def save_tiny_model(directory: Path, num_labels: int = 2, seed: int = 0) -> Path
     return directory
 
 
+def save_tiny_encoder(directory: Path) -> Path:
+    """A base checkpoint without a classification head (what fine-tuning starts from), with the fixture tokenizer."""
+    from transformers import AutoTokenizer
+
+    tiny_bert().bert.save_pretrained(directory)
+    AutoTokenizer.from_pretrained(TOKENIZER_DIR).save_pretrained(directory)
+    return directory
+
+
 @pytest.fixture(scope="session")
 def tokenizer():
     from transformers import AutoTokenizer

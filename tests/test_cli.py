@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import save_tiny_encoder
 
 from longbert.cli import main
 
@@ -78,7 +79,7 @@ def bad_model_dirs(tmp_path):
     (broken / "config.json").write_text("{not json")
     empty = tmp_path / "empty"
     empty.mkdir()
-    return broken, empty
+    return broken, empty, save_tiny_encoder(tmp_path / "encoder")
 
 
 @pytest.mark.parametrize(
@@ -109,7 +110,8 @@ def test_bad_parameters(capsys, tmp_path, model_dir, args, message):
 
 
 def test_bad_models_and_inputs(capsys, tmp_path, model_dir):
-    broken, empty = bad_model_dirs(tmp_path)
+    broken, empty, headless = bad_model_dirs(tmp_path)
+    capsys.readouterr()  # transformers' bar from saving the headless model
     review = tmp_path / "r.txt"
     review.write_text("fine")
     bad_jsonl = tmp_path / "bad.jsonl"
@@ -118,6 +120,7 @@ def test_bad_models_and_inputs(capsys, tmp_path, model_dir):
         (["--model", str(tmp_path / "missing")], "model directory not found"),
         (["--model", str(broken)], "cannot load the model in"),
         (["--model", str(empty)], "has no config.json"),
+        (["--model", str(headless)], "has no trained classification head (classifier.bias, classifier.weight not in"),
         (["--model", "someone/not-a-cached-model"], "Hub"),
         ([str(tmp_path / "nope.txt"), "--model", str(model_dir)], "no such file"),
         ([str(bad_jsonl), "--model", str(model_dir)], 'bad.jsonl line 2: expected an object with a string "text"'),

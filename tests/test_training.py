@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import save_tiny_model, tiny_bert
+from conftest import save_tiny_encoder, save_tiny_model, tiny_bert
 from safetensors.torch import load_file
 
 from longbert import Chunking, LongbertError, LongTextClassifier
@@ -151,3 +151,15 @@ def test_two_process_data_parallel_matches_one_process(tmp_path):
         assert torch.allclose(two[name], one[name], atol=1e-5), name
         changed += not torch.equal(one[name], load_file(base / "model.safetensors")[name])
     assert changed > 0, "training changed the weights"
+
+
+def test_training_starts_from_a_base_checkpoint_that_predict_refuses(tmp_path):
+    base = save_tiny_encoder(tmp_path / "base")
+    with pytest.raises(LongbertError, match="no trained classification head"):
+        LongTextClassifier.from_pretrained(base, device="cpu")
+    assert LongTextClassifier.from_pretrained(base, device="cpu", new_head=True).predict("fine")[0].label
+    frame = pd.DataFrame({"text": ["great film"] * 8 + ["awful film"] * 8, "label": [1] * 8 + [0] * 8})
+    config = TrainConfig(chunking=Chunking(64, 64, 1), epochs=1, batch_texts=4, validation_fraction=0.25)
+    train(str(base), frame, tmp_path / "tuned", config, device="cpu", progress=False)
+    tuned = LongTextClassifier.from_pretrained(tmp_path / "tuned", device="cpu")
+    assert tuned.labels == ["NEGATIVE", "POSITIVE"]
