@@ -90,6 +90,14 @@ class ChunkScores:
         return out
 
 
+def check_single_label(config) -> None:
+    """Refuse models whose outputs are not one softmax over two or more classes, which pooling assumes."""
+    if config.num_labels < 2 or config.problem_type == "regression":
+        raise LongbertError(f"the model has {config.num_labels} output(s) for regression; longbert needs a classifier")
+    if config.problem_type == "multi_label_classification":
+        raise LongbertError("the model is multi-label (a sigmoid per label); longbert pools single-label classifiers")
+
+
 def window_ids(encoded: Encoded, window: Window) -> np.ndarray:
     """The content token ids of one window (a view when the window is one range)."""
     if len(window) == 1:
@@ -119,6 +127,7 @@ class LongTextClassifier:
         device: str | torch.device | None = None,
         precision: str = "auto",
     ):
+        check_single_label(model.config)
         self.device = resolve_device(device)
         self.dtype = autocast_dtype(self.device, precision)
         self.model = model.to(self.device).eval()

@@ -232,6 +232,8 @@ def train(
     num_labels = int(frame["label"].max()) + 1
     if frame["label"].min() < 0:
         raise LongbertError("labels must be integers 0..K-1")
+    if num_labels < 2:
+        raise LongbertError("training needs at least two classes: every label is 0")
     labels = labels or ([f"LABEL_{i}" for i in range(num_labels)] if num_labels != 2 else ["NEGATIVE", "POSITIVE"])
     if len(labels) != num_labels:
         raise LongbertError(f"{len(labels)} label names given for {num_labels} classes")

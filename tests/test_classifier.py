@@ -186,6 +186,19 @@ def test_three_class_model(tokenizer):
     assert classifier.labels == ["CLASS_0", "CLASS_1", "CLASS_2"]
 
 
+@pytest.mark.parametrize(
+    "num_labels, problem_type, message",
+    [(1, None, "regression"), (2, "regression", "regression"), (3, "multi_label_classification", "multi-label")],
+)
+def test_regression_and_multi_label_models_are_refused(tokenizer, num_labels, problem_type, message):
+    from conftest import tiny_bert
+
+    model = tiny_bert(num_labels=num_labels)
+    model.config.problem_type = problem_type
+    with pytest.raises(LongbertError, match=message):
+        LongTextClassifier(model, tokenizer, device="cpu")
+
+
 def roberta_style(tmp_path):
     """A byte-level BPE tokenizer with RoBERTa's <s> </s> <pad> and a tiny RoBERTa classifier."""
     from tokenizers import ByteLevelBPETokenizer, processors

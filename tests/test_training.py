@@ -163,3 +163,18 @@ def test_training_starts_from_a_base_checkpoint_that_predict_refuses(tmp_path):
     train(str(base), frame, tmp_path / "tuned", config, device="cpu", progress=False)
     tuned = LongTextClassifier.from_pretrained(tmp_path / "tuned", device="cpu")
     assert tuned.labels == ["NEGATIVE", "POSITIVE"]
+
+
+@pytest.mark.parametrize(
+    "labels, names, message",
+    [
+        ([], None, "no training texts"),
+        ([0, -1], None, "labels must be integers 0..K-1"),
+        ([0, 0], None, "at least two classes"),
+        ([0, 1, 2], ["a", "b"], "2 label names given for 3 classes"),
+    ],
+)
+def test_train_rejects_bad_labels(model_dir, tmp_path, labels, names, message):
+    frame = pd.DataFrame({"text": ["a film"] * len(labels), "label": labels}, dtype=object).astype({"label": int})
+    with pytest.raises(LongbertError, match=message):
+        train(str(model_dir), frame, tmp_path / "out", TrainConfig(), labels=names, device="cpu", progress=False)
