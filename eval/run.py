@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from eval.cache import ChunkCache
 from eval.metrics import BUCKETS, binary_metrics, length_bucket, paired_comparison
 from longbert import POOLINGS, Chunking, ChunkScores, LongbertError, LongTextClassifier, parse_strategy
-from longbert.chunking import Strategy, Truncation
+from longbert.chunking import Strategy, Truncation, window_size
 from longbert.classifier import window_ids
 from longbert.devices import describe_device
 
@@ -90,14 +90,18 @@ def score_all(classifier, encoded, strategies, cache: ChunkCache, batch_tokens, 
     return scored
 
 
-def pooled_positive(entry: Entry, encoded, cache: ChunkCache) -> np.ndarray:
-    """Positive-class probability per review under one setting; 0.5 for a review without tokens."""
-    windows = [entry.strategy.windows(len(e)) for e in encoded]
+def cached_scores(strategy: Strategy, encoded, cache: ChunkCache) -> ChunkScores:
+    """One strategy's chunk logits for every review, read from the cache: what each pooling derives from."""
+    windows = [strategy.windows(len(e)) for e in encoded]
     num_labels = cache.logits.shape[1]
     logits = [cache.get(r, w) for r, w in enumerate(windows) if w] or [np.zeros((0, num_labels), np.float32)]
-    lengths = torch.tensor([len(window_ids(e, x)) for e, ws in zip(encoded, windows) for x in ws], dtype=torch.float32)
-    scores = ChunkScores(torch.from_numpy(np.concatenate(logits)), [len(w) for w in windows], lengths, windows)
-    return np.nan_to_num(scores.pooled(entry.pooling)[:, 1], nan=0.5)
+    lengths = torch.tensor([window_size(x) for ws in windows for x in ws], dtype=torch.float32)
+    return ChunkScores(torch.from_numpy(np.concatenate(logits)), [len(w) for w in windows], lengths, windows)
+
+
+def pooled_positive(scores: ChunkScores, pooling: str) -> np.ndarray:
+    """Positive-class probability per review under one pooling; 0.5 for a review without tokens."""
+    return np.nan_to_num(scores.pooled(pooling)[:, 1], nan=0.5)
 
 
 def summarize(predictions: pd.DataFrame, entries: list[Entry]) -> list[dict]:
@@ -174,8 +178,9 @@ def evaluate(
     if "review_id" in frame:
         predictions.insert(1, "review_id", frame["review_id"].to_numpy())
     predictions["bucket"] = length_bucket(num_tokens)
+    scores = {strategy: cached_scores(strategy, encoded, cache) for strategy in strategies}
     for entry in entries:
-        predictions[entry.key] = pooled_positive(entry, encoded, cache)
+        predictions[entry.key] = pooled_positive(scores[entry.strategy], entry.pooling)
     rows = summarize(predictions, entries)
     seconds = time.perf_counter() - start
     summary = {

@@ -16,6 +16,11 @@ Range = tuple[int, int]
 Window = tuple[Range, ...]
 
 
+def window_size(window: Window) -> int:
+    """How many tokens a window holds."""
+    return sum(end - start for start, end in window)
+
+
 class Strategy(Protocol):
     """Anything that splits n tokens into windows; Chunking and Truncation are the two kinds."""
 

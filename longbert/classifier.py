@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from longbert.chunking import Chunking, Strategy, Window
+from longbert.chunking import Chunking, Strategy, Window, window_size
 from longbert.devices import autocast_dtype, resolve_device
 from longbert.errors import LongbertError
 from longbert.loading import load_pretrained, max_sequence_length
@@ -237,7 +237,7 @@ class LongTextClassifier:
         first = 0
         for row, (enc, windows) in enumerate(zip(encoded, scores.windows)):
             chunks = tuple(
-                ChunkResult(tuple(chunk_probs[first + k].tolist()), sum(e - s for s, e in w), window_spans(enc, w))
+                ChunkResult(tuple(chunk_probs[first + k].tolist()), window_size(w), window_spans(enc, w))
                 for k, w in enumerate(windows)
             )
             first += len(windows)

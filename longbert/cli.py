@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -166,9 +165,9 @@ def run_predict(args: argparse.Namespace) -> None:
 
 def describe_data(source: str | None) -> str:
     """Where training texts came from, in words, for training.json."""
-    from longbert.data import HUB_ID
+    from longbert.data import imdb_source
 
-    source = source or os.environ.get("LONGBERT_IMDB") or HUB_ID
+    source = imdb_source(source)
     if source == "sample":
         return "the sample of IMDB test reviews shipped with longbert"
     if Path(source).is_file():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from longbert.errors import LongbertError
+from longbert.errors import LongbertError, first_line
 
 HUB_ID = "stanfordnlp/imdb"
 SAMPLE = Path(__file__).parent / "data" / "imdb_test_sample.parquet"
@@ -27,26 +27,30 @@ def load_imdb(
     """
     if split not in ("train", "test"):
         raise LongbertError(f"unknown IMDB split {split!r}: use train or test")
-    source = source or os.environ.get("LONGBERT_IMDB") or HUB_ID
-    if str(source) == "sample":
+    source = imdb_source(source)
+    if source == "sample":
         return read_labelled(SAMPLE)
     path = Path(source).expanduser()
     if path.is_dir():
         return read_labelled(path / f"{split}.parquet")
     if path.is_file():
         return read_labelled(path, text_column, label_column)
-    if str(source) != HUB_ID:
+    if source != HUB_ID:
         raise LongbertError(f"IMDB data not found: {source} is neither a directory of parquet files nor 'sample'")
     try:
         from datasets import load_dataset
 
         frame = load_dataset(HUB_ID, split=split).to_pandas()
     except Exception as error:  # datasets raises many types when the Hub is out of reach
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise LongbertError(
-            f"cannot load {HUB_ID} from the Hub ({first}); point --data or $LONGBERT_IMDB at a local copy"
+            f"cannot load {HUB_ID} from the Hub ({first_line(error)}); point --data or $LONGBERT_IMDB at a local copy"
         ) from error
     return frame[["text", "label"]]
+
+
+def imdb_source(source: str | Path | None = None) -> str:
+    """Where IMDB comes from: the source given, else $LONGBERT_IMDB, else the Hub id."""
+    return str(source or os.environ.get("LONGBERT_IMDB") or HUB_ID)
 
 
 def read_labelled(path: str | Path, text_column: str = "text", label_column: str = "label") -> pd.DataFrame:

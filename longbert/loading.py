@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import re
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
-from longbert.errors import LongbertError
+from longbert.errors import LongbertError, first_line
 from longbert.settings import SETTINGS_FILE, Settings, load_settings
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -46,11 +48,28 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     return True
 
 
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Mute transformers' and the Hub's warnings and progress bars (checks of their own give one-line errors)."""
+    from huggingface_hub.utils import logging as hub_logging
+    from transformers.utils import logging as hf_logging
+
+    verbosity, hub_verbosity = hf_logging.get_verbosity(), hub_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hub_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hub_logging.set_verbosity(hub_verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
-def _load(source: str, local_files_only: bool, new_head: bool, model_kwargs: dict):
+def _load(source: str, local_files_only: bool, model_kwargs: dict):
+    """(model, tokenizer, names of weights the checkpoint lacks, which from_pretrained initialized at random)."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -58,13 +77,7 @@ def _load(source: str, local_files_only: bool, new_head: bool, model_kwargs: dic
     model, info = AutoModelForSequenceClassification.from_pretrained(
         source, local_files_only=local_files_only, dtype=torch.float32, output_loading_info=True, **model_kwargs
     )
-    if info["missing_keys"] and not new_head:
-        missing = ", ".join(sorted(info["missing_keys"])[:4])
-        raise LongbertError(
-            f"{source} has no trained classification head ({missing} not in the checkpoint), so its answers "
-            "would be random: fine-tune it first (longbert train)"
-        )
-    return model, tokenizer
+    return model, tokenizer, info["missing_keys"]
 
 
 def _hub_settings(name: str, local_files_only: bool) -> Settings | None:
@@ -78,26 +91,23 @@ def _hub_settings(name: str, local_files_only: bool) -> Settings | None:
         return None
 
 
-def _load_hub(name: str, new_head: bool, model_kwargs: dict):
+def _load_hub(name: str, model_kwargs: dict):
     try:
-        model, tokenizer = _load(name, True, new_head, model_kwargs)
-        return model, tokenizer, _hub_settings(name, local_files_only=True)
-    except LongbertError:
-        raise
+        cached = _load(name, True, model_kwargs)
     except Exception:  # not in the local cache: go to the Hub, if it can be reached
-        pass
+        cached = None
+    if cached is not None:
+        return *cached, _hub_settings(name, local_files_only=True)
     if not hub_reachable():
         raise LongbertError(
             f"cannot load model {name!r}: it is not a local directory or in the Hugging Face cache, "
             "and the Hub is not reachable (offline); pass a local model directory"
         )
     try:
-        model, tokenizer = _load(name, False, new_head, model_kwargs)
-    except LongbertError:
-        raise
+        loaded = _load(name, False, model_kwargs)
     except Exception as error:  # transformers raises many types for one cause
-        raise LongbertError(f"cannot load model {name!r} from the Hugging Face Hub: {_first_line(error)}") from error
-    return model, tokenizer, _hub_settings(name, local_files_only=False)
+        raise LongbertError(f"cannot load model {name!r} from the Hugging Face Hub: {first_line(error)}") from error
+    return *loaded, _hub_settings(name, local_files_only=False)
 
 
 def load_pretrained(name_or_path: str | Path, *, new_head: bool = False, **model_kwargs):
@@ -106,32 +116,24 @@ def load_pretrained(name_or_path: str | Path, *, new_head: bool = False, **model
     A checkpoint without trained classification weights is refused unless new_head (training, which
     gives it a fresh head; model_kwargs such as num_labels and id2label go to from_pretrained).
     """
-    from huggingface_hub.utils import logging as hub_logging
-    from transformers.utils import logging as hf_logging
-
     name = str(name_or_path)
     local = Path(name).expanduser()
     if not local.is_dir() and (local.exists() or not _HUB_ID.match(name)):
         raise LongbertError(f"model directory not found: {name}")
     if local.is_dir() and not (local / "config.json").is_file():
         raise LongbertError(f"{name} is not a model directory: it has no config.json")
-    verbosity, hub_verbosity = hf_logging.get_verbosity(), hub_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hub_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
+    with quiet_transformers():
         if not local.is_dir():
-            return _load_hub(name, new_head, model_kwargs)
-        try:
-            model, tokenizer = _load(str(local), True, new_head, model_kwargs)
-        except LongbertError:
-            raise
-        except Exception as error:  # transformers raises many types for one cause
-            raise LongbertError(f"cannot load the model in {name}: {_first_line(error)}") from error
-        return model, tokenizer, load_settings(local)
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        hub_logging.set_verbosity(hub_verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
+            model, tokenizer, missing, settings = _load_hub(name, model_kwargs)
+        else:
+            try:
+                model, tokenizer, missing = _load(str(local), True, model_kwargs)
+            except Exception as error:  # transformers raises many types for one cause
+                raise LongbertError(f"cannot load the model in {name}: {first_line(error)}") from error
+            settings = load_settings(local)
+    if missing and not new_head:
+        raise LongbertError(
+            f"{name} has no trained classification head ({', '.join(sorted(missing)[:4])} not in the checkpoint), "
+            "so its answers would be random: fine-tune it first (longbert train)"
+        )
+    return model, tokenizer, settings

@@ -20,13 +20,12 @@ import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
-from transformers.utils import logging as hf_logging
 
 from longbert.chunking import Chunking, Strategy, Truncation, check_positive
 from longbert.classifier import LongTextClassifier, window_ids
 from longbert.devices import describe_device
 from longbert.errors import LongbertError
-from longbert.loading import load_pretrained
+from longbert.loading import load_pretrained, quiet_transformers
 from longbert.pooling import check_pooling, pool
 from longbert.scoring import collate, token_budget_batches
 from longbert.settings import Settings, save_settings
@@ -193,16 +192,16 @@ def _save(model, tokenizer, config: TrainConfig, out: Path, history: list[dict],
     state = {
         k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype) for k, v in model.state_dict().items()
     }
-    shown = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # a "Writing model shards" bar for one file at every best epoch
-    try:
+    with quiet_transformers():  # no "Writing model shards" bar for one file at every best epoch
         model.save_pretrained(out, state_dict=state, safe_serialization=True)
-    finally:
-        if shown:
-            hf_logging.enable_progress_bar()
     tokenizer.save_pretrained(out)
     save_settings(config.settings, out)
-    record = {**about, "config": asdict(config), "history": history}
+    _write_record(out, about, config, history)
+
+
+def _write_record(out: Path, about: dict, config: TrainConfig, history: list[dict], **run) -> None:
+    """training.json: how the run was started, its settings and history, and (at the end) how it ran."""
+    record = {**about, "config": asdict(config), "history": history, **run}
     (out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
@@ -315,9 +314,9 @@ def train(
     checksums = accelerator.gather(checksum.to(accelerator.device)).cpu().tolist()
     result = {"history": history, "processes": world, "rank_checksums": checksums}
     if accelerator.is_main_process:
-        saved = json.loads((out / "training.json").read_text())
-        saved |= {"history": history, "saved_epoch": saved_epoch, "processes": world, "rank_checksums": checksums}
-        saved |= {"device": describe_device(accelerator.device), "versions": _versions()}
-        saved |= {"train_texts": len(frame), "validation_texts": len(validation)}
-        (out / "training.json").write_text(json.dumps(saved, indent=2) + "\n")
+        _write_record(
+            out, about or {}, config, history, saved_epoch=saved_epoch, processes=world, rank_checksums=checksums,
+            device=describe_device(accelerator.device), versions=_versions(), train_texts=len(frame),
+            validation_texts=len(validation),
+        )  # fmt: skip
     return result
