@@ -104,3 +104,22 @@ def chunk_figure(chunk_positive: list[float], pooled: float | None, pooling: str
         margin={"l": 10, "r": 10, "t": 50, "b": 40},
     )
     return figure
+
+
+def main(argv: list[str] | None = None) -> None:
+    """python -m eval.figures RESULTS_DIR: draw a results directory's figures/*.json (where plotly was missing)."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="python -m eval.figures", description=main.__doc__)
+    parser.add_argument("results", type=Path)
+    args = parser.parse_args(argv)
+    summary = json.loads((args.results / "summary.json").read_text())
+    (args.results / "figures").mkdir(exist_ok=True)
+    for name, figure in all_figures(summary).items():
+        (args.results / "figures" / f"{name}.json").write_text(figure.to_json())
+
+
+if __name__ == "__main__":
+    main()

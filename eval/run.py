@@ -190,7 +190,7 @@ def evaluate(
             "settings": [e.key for e in entries],
             "baseline": BASELINE,
             "device": describe_device(classifier.device),
-            "precision": str(classifier.dtype or "float32").replace("torch.", ""),
+            "precision": classifier.precision_name,
             "seconds": seconds,
             "reviews_per_s": len(frame) / seconds if seconds > 0 else math.nan,
             "chunks_scored": scored,

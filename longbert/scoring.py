@@ -28,13 +28,17 @@ def token_budget_batches(lengths: Sequence[int], batch_tokens: int) -> Iterator[
         start += size
 
 
+def padded_width(length: int, pad_to: int | None = None, pad_multiple: int = 1) -> int:
+    """Width of a row of `length` tokens: at least pad_to, rounded up to a multiple of pad_multiple."""
+    width = length if pad_to is None else max(length, pad_to)
+    return -(-width // pad_multiple) * pad_multiple
+
+
 def collate(
-    chunks: Sequence[np.ndarray], special: SpecialTokens, pad_to: int | None = None
+    chunks: Sequence[np.ndarray], special: SpecialTokens, pad_to: int | None = None, pad_multiple: int = 1
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """input_ids and attention_mask for content-token chunks, with special tokens, padded on the right."""
-    width = max(len(c) for c in chunks) + special.count
-    if pad_to is not None:
-        width = max(width, pad_to)
+    width = padded_width(max(len(c) for c in chunks) + special.count, pad_to, pad_multiple)
     ids = np.full((len(chunks), width), special.pad_id, dtype=np.int64)
     mask = np.zeros((len(chunks), width), dtype=np.int64)
     prefix, suffix = np.asarray(special.prefix, np.int64), np.asarray(special.suffix, np.int64)
@@ -57,20 +61,23 @@ def score_chunks(
     device: torch.device,
     dtype: torch.dtype | None = None,
     pad_to: int | None = None,
+    pad_multiple: int = 1,
     progress: bool = False,
 ) -> torch.Tensor:
     """Logits [n_chunks, n_labels] (float32, on the CPU) for content-token chunks, in the order given."""
     if batch_tokens < 1:
         raise LongbertError(f"batch_tokens must be a positive integer, got {batch_tokens}")
+    if pad_multiple < 1:
+        raise LongbertError(f"pad_multiple must be a positive integer, got {pad_multiple}")
     num_labels = model.config.num_labels
     if not chunks:
         return torch.zeros((0, num_labels))
     out = torch.empty((len(chunks), num_labels), dtype=torch.float32, device=device)
-    lengths = [len(c) + special.count if pad_to is None else max(len(c) + special.count, pad_to) for c in chunks]
+    lengths = [padded_width(len(c) + special.count, pad_to, pad_multiple) for c in chunks]
     bar = tqdm(total=len(chunks), desc="chunks", unit="chunk", disable=not progress, leave=False)
     with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
         for index in token_budget_batches(lengths, batch_tokens):
-            ids, mask = collate([chunks[i] for i in index], special, pad_to)
+            ids, mask = collate([chunks[i] for i in index], special, pad_to, pad_multiple)
             if device.type == "cuda":
                 ids, mask = ids.pin_memory(), mask.pin_memory()
             logits = model(

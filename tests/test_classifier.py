@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from longbert import HEAD_TAIL, Chunking, LongbertError, LongTextClassifier, Truncation
-from longbert.scoring import collate, token_budget_batches
+from longbert.scoring import collate, score_chunks, token_budget_batches
 from longbert.tokenize import SpecialTokens
 
 REVIEWS = [
@@ -159,6 +159,27 @@ def test_collate_adds_the_tokenizers_special_tokens():
     assert mask.tolist() == [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]
     ids, _ = collate([np.array([5])], special, pad_to=6)
     assert ids.tolist() == [[0, 5, 2, 1, 1, 1]]
+    ids, mask = collate([np.array([5])], special, pad_multiple=4)
+    assert ids.tolist() == [[0, 5, 2, 1]] and mask.tolist() == [[1, 1, 1, 0]]
+
+
+def test_rounded_batch_widths_do_not_change_answers(classifier):
+    chunks = [e.ids[:n] for e, n in zip(classifier.encode(REVIEWS), (3, 70, 1, 200, 129))]
+    kwargs = {"special": classifier.special, "batch_tokens": 512, "device": classifier.device}
+    plain = score_chunks(classifier.model, chunks, **kwargs)
+    rounded = score_chunks(classifier.model, chunks, pad_multiple=64, **kwargs)
+    assert torch.allclose(plain, rounded, atol=1e-5)
+    with pytest.raises(LongbertError, match="pad_multiple must be a positive integer"):
+        score_chunks(classifier.model, chunks, pad_multiple=0, **kwargs)
+
+
+def test_half_precision_weights_run_without_autocast(model_dir):
+    full = LongTextClassifier.from_pretrained(model_dir, device="cpu", precision="fp32")
+    half = LongTextClassifier.from_pretrained(model_dir, device="cpu", precision="fp32")
+    half = LongTextClassifier(half.model.to(torch.bfloat16), half.tokenizer, settings=half.settings, device="cpu")
+    assert half.dtype is None and half.precision_name == "bfloat16 weights"
+    assert next(full.model.parameters()).dtype == torch.float32  # on a CPU, loading keeps fp32
+    assert_same_predictions(full.predict(REVIEWS), half.predict(REVIEWS), atol=5e-2)
 
 
 def test_classifier_rejects_bad_settings(classifier):
@@ -255,7 +276,8 @@ def test_roberta_style_tokenizer_gets_its_own_special_tokens(tmp_path):
 
 def test_bf16_autocast_stays_close_to_fp32(model_dir, classifier):
     bf16 = LongTextClassifier.from_pretrained(model_dir, device="cpu", precision="bf16")
-    assert bf16.dtype == torch.bfloat16
+    assert bf16.dtype == torch.bfloat16 and bf16.precision_name == "bfloat16 autocast"
+    assert classifier.precision_name == "float32"
     for fast, exact in zip(bf16.predict(REVIEWS), classifier.predict(REVIEWS)):
         assert np.allclose(fast.probabilities, exact.probabilities, atol=2e-2)
 

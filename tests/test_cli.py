@@ -146,6 +146,25 @@ def test_no_model_and_no_bundled_model(capsys, tmp_path, monkeypatch):
     assert code == 2 and "pass --model" in err
 
 
+def test_predict_without_a_model_uses_the_bundled_one_offline(capsys, tmp_path, monkeypatch):
+    import pandas as pd
+
+    import longbert.bundled
+
+    monkeypatch.delenv("LONGBERT_MODEL", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    sample = pd.read_parquet(longbert.bundled.BUNDLED_MODEL_DIR.parent / "data" / "imdb_test_sample.parquet")
+    sample = sample.sort_values("text", key=lambda t: t.str.len()).iloc[-40:]  # the longest: several chunks each
+    reviews = tmp_path / "reviews.jsonl"
+    reviews.write_text("".join(json.dumps({"text": t}) + "\n" for t in sample["text"]))
+    code, out, err = run(capsys, "predict", str(reviews), "--device", "cpu")
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert all(r["num_chunks"] >= 2 for r in records)
+    predicted = [r["label"] == "POSITIVE" for r in records]
+    assert sum(p == bool(y) for p, y in zip(predicted, sample["label"])) >= 34  # 93% on the split; 85% here
+
+
 def test_installed_command_exit_code_and_output(tmp_path, model_dir):
     review = tmp_path / "r.txt"
     review.write_text(LONG_REVIEW)

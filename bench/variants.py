@@ -1,0 +1,123 @@
+"""python -m bench.variants: time variants of the scoring loop on the same pre-tokenized chunks, and profile it.
+
+Measures the choices inside score_chunks on a device (the batch token budget, rounding batch
+widths up to a multiple, bf16 weights instead of autocast), each checked against the default's
+probabilities, and writes a torch.profiler table of the default run: where the model time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+
+import numpy as np
+import torch
+
+from bench.__main__ import imdb_texts, load, synchronize
+from longbert import Chunking
+from longbert.classifier import window_ids
+from longbert.scoring import padded_width, score_chunks, token_budget_batches
+
+VARIANTS = {
+    "default": {},
+    "budget 65,536": {"batch_tokens": 65_536},
+    "budget 1,048,576": {"batch_tokens": 1_048_576},
+    "pad x8": {"pad_multiple": 8},
+    "pad x64": {"pad_multiple": 64},
+    "bf16 weights": {"bf16_weights": True},
+    "bf16 weights, pad x64": {"bf16_weights": True, "pad_multiple": 64},
+}
+
+
+def run(classifier, chunks, model, *, batch_tokens=None, pad_multiple=1, bf16_weights=False) -> torch.Tensor:
+    return score_chunks(
+        model,
+        chunks,
+        classifier.special,
+        batch_tokens=batch_tokens or classifier.default_batch_tokens(),
+        device=classifier.device,
+        dtype=None if bf16_weights else classifier.dtype,
+        pad_multiple=pad_multiple,
+    )
+
+
+def padded_tokens(classifier, chunks, batch_tokens=None, pad_multiple=1, **_) -> tuple[int, int]:
+    """Batches and padded tokens (rows x width summed) that a variant runs."""
+    lengths = [padded_width(len(c) + classifier.special.count, None, pad_multiple) for c in chunks]
+    batches = list(token_budget_batches(lengths, batch_tokens or classifier.default_batch_tokens()))
+    return len(batches), sum(len(b) * max(lengths[i] for i in b) for b in batches)
+
+
+def profile(classifier, chunks, out: str) -> None:
+    """A torch.profiler table of one default run, sorted by device time (CPU time without a GPU)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as profiler
+
+    cuda = classifier.device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profiler(activities=activities) as prof:
+        run(classifier, chunks, classifier.model)
+        synchronize(classifier)
+    table = prof.key_averages().table(sort_by="self_cuda_time_total" if cuda else "self_cpu_time_total", row_limit=25)
+    with open(out, "w") as file:
+        file.write(table)
+    print(table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.variants", description=__doc__)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--data", default=None)
+    parser.add_argument("--texts", type=int, default=25_000)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--out", default="variants")
+    args = parser.parse_args(argv)
+
+    classifier = load(args.model, args.device)
+    texts = imdb_texts(args.data, args.texts)
+    start = time.perf_counter()
+    encoded = classifier.encode(texts, spans=False)
+    print(f"tokenized {len(texts)} texts in {time.perf_counter() - start:.2f} s", flush=True)
+    strategy = Chunking(510, 510, 1)
+    chunks = [window_ids(e, w) for e in encoded for w in strategy.windows(len(e))]
+    tokens = sum(len(c) for c in chunks)
+    print(f"{len(chunks)} chunks, {tokens:,} content tokens", flush=True)
+    run(classifier, chunks[:64], classifier.model)  # warm-up
+
+    results, reference = [], None
+    bf16_model = None
+    for name, options in VARIANTS.items():
+        model = classifier.model
+        if options.get("bf16_weights"):
+            bf16_model = bf16_model or copy.deepcopy(classifier.model).to(torch.bfloat16)
+            model = bf16_model
+        seconds = []
+        for _ in range(args.repeats):
+            synchronize(classifier)
+            began = time.perf_counter()
+            logits = run(classifier, chunks, model, **options)
+            synchronize(classifier)
+            seconds.append(time.perf_counter() - began)
+        probs = logits.softmax(-1).numpy()
+        reference = probs if reference is None else reference
+        batches, padded = padded_tokens(classifier, chunks, **options)
+        row = {
+            "variant": name,
+            "seconds": [round(s, 3) for s in seconds],
+            "model_tokens_per_s": round(tokens / min(seconds)),
+            "batches": batches,
+            "padded_tokens": padded,
+            "max_abs_dp_vs_default": float(np.abs(probs - reference).max()),
+        }
+        results.append(row)
+        print(json.dumps(row), flush=True)
+    with open(f"{args.out}.json", "w") as file:
+        json.dump({"device": str(classifier.device), "texts": len(texts), "tokens": tokens, "rows": results}, file)
+    profile(classifier, chunks, f"{args.out}_profile.txt")
+
+
+if __name__ == "__main__":
+    main()
