@@ -60,10 +60,21 @@ def classifier_for(model: str) -> LongTextClassifier:
 
 
 def example_reviews() -> list[str]:
-    """Real IMDB test reviews: the split's longest (3,150 tokens with its markup, 2,811 once blanked), two middling."""
+    """Real IMDB test reviews: the split's longest (3,150 tokens with its markup, 2,811 once blanked), one that
+    head truncation gets wrong and chunking right (from the committed results, if any), a middling one."""
     frame = pd.read_parquet(SAMPLE)
     order = frame["text"].str.len().sort_values(ascending=False).index
-    return [frame.loc[order[0], "text"], frame.loc[order[40], "text"], frame.loc[order[200], "text"]]
+    examples = [frame.loc[order[0], "text"], frame.loc[order[200], "text"]]
+    disagreements = DEFAULT_RESULTS[0] / "disagreements.parquet"
+    if disagreements.is_file():
+        d = pd.read_parquet(disagreements)
+        truth = d["label"].astype(bool)
+        head, chunked = d["head 510"] >= 0.5, d["chunk 510/510/1 mean"] >= 0.5
+        fixed = d[(head != truth) & (chunked == truth) & d["num_tokens"].between(700, 1500)]
+        if len(fixed):
+            gap = (fixed["head 510"] - fixed["chunk 510/510/1 mean"]).abs()
+            examples.insert(1, fixed.loc[gap.idxmax(), "text"])
+    return examples
 
 
 @gpu
@@ -113,7 +124,9 @@ def keep_stride_in_range(chunk_size: int, stride: int, minimal: int):
 def results_table(summary: dict, source: str) -> pd.DataFrame:
     rows = pd.DataFrame(summary["rows"])[METRICS].copy()
     rows.insert(0, "source", source)
-    return rows.round(4)
+    rows = rows.round(4)
+    rows["mcnemar_p"] = [f"{p:.2g}" if p == p else "-" for p in pd.DataFrame(summary["rows"])["mcnemar_p"]]
+    return rows  # p-values as 3.5e-10, not rounded to 0
 
 
 def committed_results() -> dict | None:

@@ -27,10 +27,10 @@ def accuracy_figure(summary: dict) -> go.Figure:
             hovertemplate="%{y}: %{x:.4f}<extra></extra>",
         )
     )
-    low = min(r["accuracy_low"] for r in rows)
+    low, high = min(r["accuracy_low"] for r in rows), max(r["accuracy_high"] for r in rows)
     figure.update_layout(
         title=f"Accuracy with 95% interval ({summary['meta']['reviews']:,} reviews)",
-        xaxis={"title": "accuracy", "range": [max(0.0, low - 0.01), 1.0]},
+        xaxis={"title": "accuracy", "range": [max(0.0, low - 0.01), min(1.0, high + 0.01)]},
         height=max(300, 24 * len(rows) + 120),
         margin={"l": 10, "r": 10, "t": 50, "b": 40},
     )
@@ -48,10 +48,12 @@ def bucket_figure(summary: dict) -> go.Figure:
                 y=[row["buckets"][b]["accuracy"] for b in BUCKETS],
             )
         )
+    # The axis starts just below the lowest bar: settings differ by tenths of a point, invisible from 0.
+    lowest = min((r["buckets"][b]["accuracy"] for r in summary["rows"] for b in BUCKETS), default=0.0)
     figure.update_layout(
         title="Accuracy by review length in tokens",
         barmode="group",
-        yaxis={"title": "accuracy"},
+        yaxis={"title": "accuracy", "range": [max(0.0, lowest - 0.02), 1.0]},
         legend={"font": {"size": 10}},
         margin={"l": 10, "r": 10, "t": 50, "b": 40},
     )

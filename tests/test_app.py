@@ -121,6 +121,18 @@ def test_client_predict_and_evaluate_endpoints(server, model_dir):
     assert "setting" in table["headers"]
 
 
+def test_examples_include_one_that_truncation_gets_wrong_and_chunking_right():
+    from longbert import HEAD
+    from longbert.bundled import BUNDLED_MODEL_DIR
+
+    reviews = app.example_reviews()
+    assert len(reviews) == 3
+    classifier = app.classifier_for(str(BUNDLED_MODEL_DIR))
+    head = classifier.predict(reviews[1], HEAD)[0]
+    chunked = classifier.predict(reviews[1])[0]
+    assert len(chunked.chunks) >= 2 and head.label != chunked.label
+
+
 def test_twenty_concurrent_long_reviews_are_all_answered_correctly(server, model_dir):
     from gradio_client import Client
 
