@@ -1,5 +1,6 @@
 """The benchmark in quick mode: the article loop, BELT and longbert agree, and the table is written."""
 
+import json
 import subprocess
 import sys
 
@@ -28,3 +29,16 @@ def test_unknown_method_is_one_line_error(model_dir):
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "--methods: choose from" in done.stderr.strip().splitlines()[-1]
+
+
+def test_variants_agree_with_the_default_and_write_a_profile(tmp_path, model_dir):
+    from bench.variants import main
+
+    out = tmp_path / "variants"
+    main(["--model", str(model_dir), "--data", "sample", "--texts", "4", "--repeats", "1", "--device", "cpu",
+          "--out", str(out)])  # fmt: skip
+    rows = {r["variant"]: r for r in json.loads((tmp_path / "variants.json").read_text())["rows"]}
+    assert rows["default"]["max_abs_dp_vs_default"] == 0
+    assert rows["pad x64"]["padded_tokens"] >= rows["default"]["padded_tokens"]
+    assert all(r["max_abs_dp_vs_default"] < 0.1 for r in rows.values())  # bf16 weights on the CPU included
+    assert "Self CPU" in (tmp_path / "variants_profile.txt").read_text()
