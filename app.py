@@ -122,11 +122,11 @@ def keep_stride_in_range(chunk_size: int, stride: int, minimal: int):
 
 
 def results_table(summary: dict, source: str) -> pd.DataFrame:
-    rows = pd.DataFrame(summary["rows"])[METRICS].copy()
+    frame = pd.DataFrame(summary["rows"])
+    rows = frame[METRICS].round(4)
     rows.insert(0, "source", source)
-    rows = rows.round(4)
-    rows["mcnemar_p"] = [f"{p:.2g}" if p == p else "-" for p in pd.DataFrame(summary["rows"])["mcnemar_p"]]
-    return rows  # p-values as 3.5e-10, not rounded to 0
+    rows["mcnemar_p"] = [f"{p:.2g}" if p == p else "-" for p in frame["mcnemar_p"]]  # 3.5e-10, not rounded to 0
+    return rows
 
 
 def committed_results() -> dict | None:

@@ -11,7 +11,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -19,7 +18,6 @@ import time
 
 import numpy as np
 import torch
-import transformers
 
 METHODS = ("article", "belt", "longbert")
 # Variants of longbert, selectable with --methods, to measure one of its choices on a device.
@@ -212,12 +210,13 @@ def main() -> None:
     unknown = set(methods) - set(METHODS + VARIANTS)
     if unknown or not methods:
         parser.error(f"--methods: choose from {', '.join(METHODS + VARIANTS)}")
-    from longbert.devices import describe_device
+    from longbert.devices import describe_device, software_versions
 
     loaded = {p: load(args.model, args.device, p) for p in {method_precision(m, args.precision) for m in methods}}
     classifiers = {m: loaded[method_precision(m, args.precision)] for m in methods}
     classifier = classifiers[methods[-1]]
-    versions = f"torch {torch.__version__}, transformers {transformers.__version__}, python {platform.python_version()}"
+    v = software_versions()
+    versions = f"torch {v['torch']}, transformers {v['transformers']}, python {v['python']}"
     device = describe_device(classifier.device)
     header = f"device: {device}; {versions}; model: {args.model}\n\n"
     rows: list[dict] = []
@@ -229,7 +228,7 @@ def main() -> None:
                 out.write(f"{header}{table(rows)}\n")
 
     reviews = imdb_texts(args.data, args.texts)
-    fp32 = all(c.dtype is None and next(c.model.parameters()).dtype == torch.float32 for c in loaded.values())
+    fp32 = all(c.precision_name == "float32" for c in loaded.values())
     atol = 1e-4 if fp32 else 5e-2  # fp32 everywhere, or longbert in bf16
     check_agreement(classifiers, reviews[:16], methods, atol)
     with tempfile.TemporaryDirectory() as workdir:

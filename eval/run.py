@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import transformers
 from tqdm.auto import tqdm
 
 from eval.cache import ChunkCache
@@ -21,7 +19,7 @@ from eval.metrics import BUCKETS, binary_metrics, length_bucket, paired_comparis
 from longbert import POOLINGS, Chunking, ChunkScores, LongbertError, LongTextClassifier, parse_strategy
 from longbert.chunking import Strategy, Truncation, window_size
 from longbert.classifier import window_ids
-from longbert.devices import describe_device
+from longbert.devices import describe_device, software_versions
 
 BASELINE = "head 510"
 TRUNCATIONS = ("head", "tail", "head+tail")
@@ -68,7 +66,7 @@ def fingerprint(classifier: LongTextClassifier, model: str, texts: list[str]) ->
         "model": str(model),
         "texts": digest.hexdigest(),
         "clean_markup": classifier.settings.clean_markup,
-        "dtype": str(classifier.dtype),
+        "precision": classifier.precision_name,  # bf16 weights and fp32 both run without autocast
     }
 
 
@@ -196,11 +194,7 @@ def evaluate(
             "chunks_scored": scored,
             "chunks_reused": cache.loaded,
             "distinct_chunks": len(cache),
-            "versions": {
-                "python": platform.python_version(),
-                "torch": torch.__version__,
-                "transformers": transformers.__version__,
-            },
+            "versions": software_versions(),
             **(meta or {}),
         },
         "rows": rows,

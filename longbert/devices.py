@@ -60,6 +60,13 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
     return torch.bfloat16 if cpu_has_bf16() else None
 
 
+def software_versions() -> dict[str, str]:
+    """Python's, torch's and transformers' versions, for results files."""
+    import transformers
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__}
+
+
 def describe_device(device: torch.device) -> str:
     """A name for results files: the GPU's model, or the CPU's model and core count."""
     if device.type == "cuda":

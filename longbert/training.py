@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ from tqdm.auto import tqdm
 
 from longbert.chunking import Chunking, Strategy, Truncation, check_positive
 from longbert.classifier import LongTextClassifier, window_ids
-from longbert.devices import describe_device
+from longbert.devices import describe_device, resolve_device, software_versions
 from longbert.errors import LongbertError
 from longbert.loading import load_pretrained, quiet_transformers
 from longbert.pooling import check_pooling, pool
@@ -151,10 +150,8 @@ def average_gradients(model, world: int) -> None:
 
 def _versions() -> dict:
     import accelerate
-    import transformers
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
-            "accelerate": accelerate.__version__}  # fmt: skip
+    return software_versions() | {"accelerate": accelerate.__version__}
 
 
 def _rng_state(device):
@@ -239,7 +236,7 @@ def train(
     if validation is None:
         frame, validation = split_validation(frame, config.validation_fraction, config.seed)
 
-    cuda = (torch.cuda.is_available() and device in (None, "auto")) or str(device).startswith("cuda")
+    cuda = resolve_device(device).type == "cuda"
     # bf16 autocast (below) is done with torch.autocast, not Accelerator(mixed_precision=...), whose
     # process-wide state allows one setting per process.
     accelerator = Accelerator(cpu=not cuda)

@@ -11,8 +11,8 @@ import pytest
 from eval.__main__ import main as eval_main
 from eval.figures import main as figures_main
 from eval.metrics import binary_metrics, length_bucket, paired_comparison, wilson_interval
-from eval.run import evaluate, load_results, parse_grid, plan
-from longbert import POOLINGS, Chunking
+from eval.run import evaluate, fingerprint, load_results, parse_grid, plan
+from longbert import POOLINGS, Chunking, LongTextClassifier
 
 
 def test_length_buckets():
@@ -164,3 +164,16 @@ def test_a_review_without_tokens_scores_one_half(classifier):
     for key in ("head 510", "chunk 510/510/1 max", "chunk 510/510/1 median"):
         assert predictions[key].tolist()[1:] == [0.5, 0.5]
         assert predictions[key][0] != 0.5
+
+
+def test_cached_scores_are_not_shared_between_fp32_and_bf16_weights(classifier):
+    import copy
+
+    import torch
+
+    half = LongTextClassifier(
+        copy.deepcopy(classifier.model).to(torch.bfloat16), classifier.tokenizer, settings=classifier.settings,
+        device="cpu",
+    )  # fmt: skip
+    assert half.dtype is None is classifier.dtype  # neither runs under autocast
+    assert fingerprint(half, "m", ["a"]) != fingerprint(classifier, "m", ["a"])
