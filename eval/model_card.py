@@ -142,6 +142,26 @@ def training_section(training: dict) -> str:
     return "\n".join(lines)
 
 
+def soup_section(training: dict) -> str:
+    """How a uniform model soup was made: the averaging command and its validation score, then each model's run."""
+    soup, parts = training["history"][0], training["soup_of"]
+    lines = [
+        f"The weights are the element-wise average of {len(parts)} fine-tuned models (a uniform model soup:",
+        "Wortsman et al., 2022), all from the same base model, seed, data and validation split; they differ",
+        "in epochs and learning rate. The average scored best on the validation reviews of every model trained.",
+        "",
+        f"- Averaged with `{training['command']}` ({training.get('soup_device', 'device not recorded')})",
+        f"- Validation: accuracy {percent(soup['validation_accuracy'])}, loss {soup['validation_loss']:.4f}; "
+        "the models averaged: " + ", ".join(
+            f"{p['name']} {percent(h['validation_accuracy'])}"
+            for p in parts for h in p["history"] if h["epoch"] == p["saved_epoch"]
+        ),
+    ]  # fmt: skip
+    for part in parts:
+        lines += ["", f"### {part['name']}", "", training_section(part)]
+    return "\n".join(lines)
+
+
 def model_card(model_dir: str | Path, results_dir: str | Path) -> str:
     """The card's markdown, from model_dir/training.json and the results directory of `python -m eval`."""
     model_dir, results_dir = Path(model_dir), Path(results_dir)
@@ -194,7 +214,7 @@ Targets set for this model:
 
 Data: {data_line(training)}
 
-{training_section(training)}
+{soup_section(training) if "soup_of" in training else training_section(training)}
 
 ## License and attribution
 

@@ -21,7 +21,7 @@ from longbert.devices import autocast_dtype, resolve_device
 from longbert.errors import LongbertError
 from longbert.loading import load_pretrained, max_sequence_length
 from longbert.pooling import check_pooling, pool
-from longbert.scoring import score_chunks
+from longbert.scoring import default_pad_multiple, score_chunks
 from longbert.settings import Settings
 from longbert.tokenize import Encoded, backend_tokenizer, encode_texts, special_tokens
 
@@ -180,9 +180,8 @@ class LongTextClassifier:
         return 2048 if self.device.type == "cpu" else 262_144
 
     def default_pad_multiple(self) -> int:
-        """Batch widths rounded up to 64 on CUDA, where cuDNN attention builds a plan for each new width
-        (the first pass over the IMDB test split took 7.4 s unrounded, 1.9 s rounded); unrounded elsewhere."""
-        return 64 if self.device.type == "cuda" else 1
+        """Batch widths are rounded up to this (64 on CUDA: see scoring.default_pad_multiple)."""
+        return default_pad_multiple(self.device)
 
     def encode(self, texts: Sequence[str], *, spans: bool = True) -> list[Encoded]:
         """Content tokens of each text (HTML tags blanked if the settings say so); spans map them to characters."""

@@ -26,7 +26,7 @@ from longbert.devices import describe_device, resolve_device, software_versions
 from longbert.errors import LongbertError
 from longbert.loading import load_pretrained, quiet_transformers
 from longbert.pooling import check_pooling, pool
-from longbert.scoring import collate, token_budget_batches
+from longbert.scoring import collate, default_pad_multiple, padded_width, token_budget_batches
 from longbert.settings import Settings, save_settings
 
 MODES = ("pooled", "head")
@@ -98,7 +98,7 @@ def pooled_loss(logits, counts, labels, pooling, lengths) -> torch.Tensor:
 
 
 def _forward(model, chunks, special, device):
-    ids, mask = collate(chunks, special)
+    ids, mask = collate(chunks, special, pad_multiple=default_pad_multiple(device))
     return model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
 
 
@@ -106,7 +106,8 @@ def accumulate_gradients(model, chunks, counts, labels, config, special, device)
     """Back-propagate the pooled loss of a few texts' chunks into model's gradients; returns the loss."""
     lengths = torch.tensor([len(c) for c in chunks], dtype=torch.float32, device=device)
     budget = config.batch_tokens or (16_384 if device.type == "cuda" else 4096)
-    passes = list(token_budget_batches([len(c) + special.count for c in chunks], budget))
+    widths = [padded_width(len(c) + special.count, pad_multiple=default_pad_multiple(device)) for c in chunks]
+    passes = list(token_budget_batches(widths, budget))
     if len(passes) == 1:
         logits = _forward(model, chunks, special, device)
         loss = pooled_loss(logits, counts, labels, config.pooling, lengths)
@@ -173,7 +174,7 @@ def _optimizer(model, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=config.learning_rate)
 
 
-def _validate(classifier: LongTextClassifier, frame: pd.DataFrame, config: TrainConfig) -> dict:
+def validation_scores(classifier: LongTextClassifier, frame: pd.DataFrame, config: TrainConfig) -> dict:
     if frame.empty:
         return {}
     predictions = classifier.predict(frame["text"].tolist(), config.strategy, config.pooling)
@@ -299,7 +300,7 @@ def train(
         model.eval()
         record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "seconds": time.perf_counter() - start}
         if accelerator.is_main_process:
-            record |= {f"validation_{k}": v for k, v in _validate(classifier, validation, config).items()}
+            record |= {f"validation_{k}": v for k, v in validation_scores(classifier, validation, config).items()}
         history.append(record)
         score = (record.get("validation_accuracy", 0.0), -record.get("validation_loss", record["train_loss"]))
         if accelerator.is_main_process and (best is None or score > best):

@@ -58,6 +58,24 @@ def test_card_holds_the_results_and_the_training_record(tmp_path, results):
     assert "Maas" in card and "all-MiniLM-L6-v2" in card
 
 
+def test_card_of_a_model_soup_names_the_averaging_and_every_model_averaged(tmp_path, results):
+    longer = TRAINING | {"command": TRAINING["command"].replace("--epochs 2", "--epochs 3"), "saved_epoch": 1}
+    soup = {k: v for k, v in TRAINING.items() if k not in ("command", "history", "saved_epoch")} | {
+        "command": "python scripts/device/soup.py --data imdb --out soup e2 e3",
+        "soup_of": [{"name": "e2", **TRAINING}, {"name": "e3", **longer}],
+        "history": [{"epoch": "soup", "validation_accuracy": 0.95, "validation_loss": 0.17}],
+        "saved_epoch": "soup",
+        "soup_device": "CPU (test), 2 cores",
+    }
+    (tmp_path / "training.json").write_text(json.dumps(soup))
+    card = model_card(tmp_path, results)
+    assert f"`{soup['command']}` (CPU (test), 2 cores)" in card
+    assert "accuracy 95.00%, loss 0.1700; the models averaged: e2 93.75%, e3 92.50%" in card
+    assert "### e2" in card and "### e3" in card
+    assert f"`{TRAINING['command']}`" in card and f"`{longer['command']}`" in card
+    assert "is the one saved: epoch 2" in card and "is the one saved: epoch 1" in card
+
+
 def test_command_writes_readme_and_missing_files_are_one_line_errors(tmp_path, results, capsys):
     assert main(["--model", str(tmp_path), "--results", str(results)]) == 2
     assert "training.json not found" in capsys.readouterr().err
