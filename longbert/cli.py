@@ -10,8 +10,26 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from longbert.errors import LongbertError
+from longbert.training import TrainConfig
 
 PROGRESS_MIN_TEXTS = 50
+# `longbert train` flags that set a TrainConfig field: flag -> (field, type, help); defaults come from TrainConfig.
+TRAIN_FLAGS = {
+    "--mode": ("mode", str, "pooled (all chunks pooled in the loss) or head (truncation)"),
+    "--pooling": ("pooling", str, "pooling inside the loss"),
+    "--max-chunks": ("max_chunks", int, "use at most the first N chunks of a text in training"),
+    "--epochs": ("epochs", int, ""),
+    "--lr": ("learning_rate", float, ""),
+    "--weight-decay": ("weight_decay", float, ""),
+    "--warmup-ratio": ("warmup_ratio", float, "fraction of the steps with a rising learning rate"),
+    "--batch-texts": ("batch_texts", int, "texts per optimizer step (all processes)"),
+    "--batch-tokens": ("batch_tokens", int, "padded tokens per forward pass, bounding memory (default: by device)"),
+    "--max-grad-norm": ("max_grad_norm", float, ""),
+    "--seed": ("seed", int, ""),
+    "--validation-fraction": ("validation_fraction", float, ""),
+    "--save-dtype": ("save_dtype", str, "float32, float16 or bfloat16"),
+    "--precision": ("precision", str, "auto (bf16 on CUDA and native-bf16 CPUs), bf16 or fp32"),
+}
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -91,24 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--labels", help="label names in class order, comma-separated (default NEGATIVE,POSITIVE)")
     train.add_argument("--limit", type=int, help="train on a seeded, balanced sample of this many texts")
     train.add_argument("--out", required=True, help="where to save the best checkpoint")
-    train.add_argument("--mode", default="pooled", help="pooled (all chunks pooled in the loss) or head (truncation)")
-    train.add_argument("--pooling", default="mean", help="pooling inside the loss (default mean)")
-    train.add_argument("--chunk-size", type=int, default=510)
-    train.add_argument("--stride", type=int)
-    train.add_argument("--minimal-chunk-size", type=int, default=1)
-    train.add_argument("--max-chunks", type=int, help="use at most the first N chunks of a text in training")
-    train.add_argument("--epochs", type=int, default=2)
-    train.add_argument("--lr", type=float, default=5e-5)
-    train.add_argument("--weight-decay", type=float, default=0.01)
-    train.add_argument("--warmup-ratio", type=float, default=0.06)
-    train.add_argument("--batch-texts", type=int, default=16, help="texts per optimizer step (all processes)")
-    train.add_argument("--batch-tokens", type=int, help="padded tokens per forward pass (bounds memory)")
-    train.add_argument("--max-grad-norm", type=float, default=1.0)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--validation-fraction", type=float, default=0.05)
-    train.add_argument("--save-dtype", default="float32", help="float32, float16 or bfloat16")
+    defaults = TrainConfig()
+    train.add_argument("--chunk-size", type=int, default=defaults.chunking.chunk_size,
+                       help=f"content tokens per chunk (default {defaults.chunking.chunk_size})")  # fmt: skip
+    train.add_argument("--stride", type=int, help="tokens between chunk starts (default: chunk size, no overlap)")
+    train.add_argument("--minimal-chunk-size", type=int, default=defaults.chunking.minimal_chunk_size)
+    for flag, (field, kind, text) in TRAIN_FLAGS.items():
+        default = getattr(defaults, field)
+        shown = "" if default is None else f" (default {default})"
+        train.add_argument(flag, dest=field, type=kind, default=default, help=f"{text}{shown}".lstrip() or None)
     train.add_argument("--device", help="auto or cpu")
-    train.add_argument("--precision", default="auto", help="auto (bf16 on CUDA and native-bf16 CPUs), bf16, fp32")
     train.add_argument("--quiet", action="store_true")
     return parser
 
@@ -178,25 +188,12 @@ def describe_data(source: str | None) -> str:
 def run_train(args: argparse.Namespace) -> None:
     from longbert.chunking import Chunking
     from longbert.data import balanced_sample, load_imdb
-    from longbert.training import TrainConfig, train
+    from longbert.training import train
 
     stride = args.stride if args.stride is not None else args.chunk_size
     config = TrainConfig(
-        mode=args.mode,
-        pooling=args.pooling,
         chunking=Chunking(args.chunk_size, stride, args.minimal_chunk_size),
-        max_chunks=args.max_chunks,
-        epochs=args.epochs,
-        learning_rate=args.lr,
-        weight_decay=args.weight_decay,
-        warmup_ratio=args.warmup_ratio,
-        batch_texts=args.batch_texts,
-        batch_tokens=args.batch_tokens,
-        max_grad_norm=args.max_grad_norm,
-        seed=args.seed,
-        validation_fraction=args.validation_fraction,
-        save_dtype=args.save_dtype,
-        precision=args.precision,
+        **{field: getattr(args, field) for field, _, _ in TRAIN_FLAGS.values()},
     )
     config.validate()
     source = None if args.data == "imdb" else args.data

@@ -8,7 +8,8 @@ import sys
 import pytest
 from conftest import save_tiny_encoder
 
-from longbert.cli import main
+from longbert.cli import TRAIN_FLAGS, build_parser, main
+from longbert.training import TrainConfig
 
 LONG_REVIEW = "the film was great " * 825  # 3,300 tokens: 7 chunks of 510
 
@@ -176,3 +177,13 @@ def test_installed_command_exit_code_and_output(tmp_path, model_dir):
     done = subprocess.run([*command, "--stride", "999"], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_train_flags_default_to_train_config_and_set_its_fields():
+    parser = build_parser()
+    args = parser.parse_args(["train", "--model", "m", "--out", "o"])
+    assert {f: getattr(args, f) for f, _, _ in TRAIN_FLAGS.values()} == {
+        f: getattr(TrainConfig(), f) for f, _, _ in TRAIN_FLAGS.values()
+    }
+    args = parser.parse_args(["train", "--model", "m", "--out", "o", "--lr", "1e-4", "--max-chunks", "3"])
+    assert (args.learning_rate, args.max_chunks) == (1e-4, 3)
