@@ -20,7 +20,7 @@ import torch
 from bench.__main__ import imdb_texts, load, synchronize
 from longbert import Chunking, LongTextClassifier
 from longbert.classifier import window_ids
-from longbert.scoring import padded_width, score_chunks, token_budget_batches
+from longbert.scoring import padded_width, token_budget_batches
 
 VARIANTS = {
     "default": {},
@@ -35,15 +35,7 @@ VARIANTS = {
 
 def run(classifier, chunks, *, batch_tokens=None, pad_multiple=1) -> torch.Tensor:
     """One scoring pass in the classifier's own precision, widths rounded to pad_multiple."""
-    return score_chunks(
-        classifier.model,
-        chunks,
-        classifier.special,
-        batch_tokens=batch_tokens or classifier.default_batch_tokens(),
-        device=classifier.device,
-        dtype=classifier.dtype,
-        pad_multiple=pad_multiple,
-    )
+    return classifier.score_chunks(chunks, batch_tokens=batch_tokens, pad_multiple=pad_multiple)
 
 
 def precision_variants(model: str, device: str | None) -> dict[bool, LongTextClassifier]:

@@ -211,9 +211,13 @@ class LongTextClassifier:
         *,
         batch_tokens: int | None = None,
         padding: str = "longest",
+        pad_multiple: int | None = None,
         progress: bool = False,
     ) -> torch.Tensor:
-        """Logits [n_chunks, n_labels] of content-token chunks (at most max_chunk_size tokens each)."""
+        """Logits [n_chunks, n_labels] of content-token chunks (at most max_chunk_size tokens each).
+
+        pad_multiple: round batch widths up to this (default: default_pad_multiple(), 64 on CUDA).
+        """
         if padding not in ("longest", "max_length"):
             raise LongbertError(f"padding must be 'longest' or 'max_length', got {padding!r}")
         return score_chunks(
@@ -224,7 +228,7 @@ class LongTextClassifier:
             device=self.device,
             dtype=self.dtype,
             pad_to=self.max_length if padding == "max_length" else None,
-            pad_multiple=self.default_pad_multiple(),
+            pad_multiple=self.default_pad_multiple() if pad_multiple is None else pad_multiple,
             progress=progress,
         )
 

@@ -106,7 +106,8 @@ def accumulate_gradients(model, chunks, counts, labels, config, special, device)
     """Back-propagate the pooled loss of a few texts' chunks into model's gradients; returns the loss."""
     lengths = torch.tensor([len(c) for c in chunks], dtype=torch.float32, device=device)
     budget = config.batch_tokens or (16_384 if device.type == "cuda" else 4096)
-    widths = [padded_width(len(c) + special.count, pad_multiple=default_pad_multiple(device)) for c in chunks]
+    multiple = default_pad_multiple(device)  # the widths _forward pads to, so the budget counts real passes
+    widths = [padded_width(len(c) + special.count, pad_multiple=multiple) for c in chunks]
     passes = list(token_budget_batches(widths, budget))
     if len(passes) == 1:
         logits = _forward(model, chunks, special, device)
@@ -175,6 +176,7 @@ def _optimizer(model, config: TrainConfig) -> torch.optim.Optimizer:
 
 
 def validation_scores(classifier: LongTextClassifier, frame: pd.DataFrame, config: TrainConfig) -> dict:
+    """Accuracy and log loss on labelled texts, chunked and pooled as config trains (used by soups too)."""
     if frame.empty:
         return {}
     predictions = classifier.predict(frame["text"].tolist(), config.strategy, config.pooling)
