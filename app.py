@@ -3,7 +3,8 @@
 Run `python app.py`. Environment: LONGBERT_MODEL (default model: a directory or Hub id),
 LONGBERT_MODELS (more models for the picker, comma-separated), LONGBERT_RESULTS (results directory
 shown on the dashboard), LONGBERT_IMDB (reviews for evaluation runs; default: the bundled sample),
-LONGBERT_MAX_CHARS (longest review accepted, default 200,000), GRADIO_SERVER_NAME/PORT.
+LONGBERT_MAX_CHARS (longest review accepted, default 200,000), LONGBERT_MAX_CHUNKS (most chunks one
+request may score, default 512), GRADIO_SERVER_NAME/PORT.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from eval import figures
 from eval.run import evaluate, load_results, parse_grid
 from longbert import HEAD, POOLINGS, Chunking, LongbertError, LongTextClassifier, Truncation
 from longbert.bundled import default_model
+from longbert.chunking import smallest_stride
 from longbert.data import SAMPLE, balanced_sample, load_imdb
 
 try:  # on Hugging Face Spaces with ZeroGPU, run inference on the lent GPU; a no-op elsewhere
@@ -41,6 +43,8 @@ ROOT = Path(__file__).parent
 # The default model's committed results on the full IMDB test split.
 DEFAULT_RESULTS = [ROOT / "eval" / "results" / "imdb-test"]
 MAX_CHARS = int(os.environ.get("LONGBERT_MAX_CHARS", "200000"))
+# Chunks one demo request may score: 512 take about a minute on a 2-core CPU, under a second on a GPU.
+MAX_CHUNKS = int(os.environ.get("LONGBERT_MAX_CHUNKS", "512"))
 METRICS = ["setting", "accuracy", "accuracy_low", "accuracy_high", "f1", "roc_auc", "log_loss", "brier",
            "accuracy_diff", "mcnemar_p"]  # fmt: skip
 
@@ -90,14 +94,22 @@ def classify(text: str, model: str, chunk_size: int, stride: int, minimal: int, 
     try:
         classifier = classifier_for(model)
         strategy = Chunking(int(chunk_size), int(stride), int(minimal))
+        strategy.validate(classifier.max_chunk_size)
+        head_strategy = Truncation(min(HEAD.head, classifier.max_chunk_size), 0)
         start = time.perf_counter()
-        prediction = classifier.predict(text, strategy, pooling)[0]
-        head = classifier.predict(text, Truncation(min(HEAD.head, classifier.max_chunk_size), 0))[0]
+        encoded = classifier.encode([text])
+        chunks = len(strategy.windows(len(encoded[0])))
+        if chunks > MAX_CHUNKS:
+            fits = smallest_stride(strategy, len(encoded[0]), MAX_CHUNKS)
+            return (views.too_many_chunks(len(encoded[0]), chunks, MAX_CHUNKS, fits), *empty)
+        prediction = classifier.predict_encoded(encoded, strategy, pooling)[0]
+        head = classifier.predict_encoded(encoded, head_strategy)[0]
         seconds = time.perf_counter() - start
     except LongbertError as error:
         return (f"**Error:** {error}", *empty)
+    verdict = views.verdict(prediction, head, head_strategy.head, pooling, seconds)
     if prediction.label is None:
-        return (views.verdict(prediction, head, classifier.labels, pooling, seconds), *empty)
+        return (verdict, *empty)
     positive = [c.probabilities[1] for c in prediction.chunks] if len(classifier.labels) == 2 else None
     chart = figures.chunk_figure(
         positive or [max(c.probabilities) for c in prediction.chunks],
@@ -106,7 +118,7 @@ def classify(text: str, model: str, chunk_size: int, stride: int, minimal: int, 
         classifier.labels[1] if positive else "top class",
     )
     return (
-        views.verdict(prediction, head, classifier.labels, pooling, seconds),
+        verdict,
         chart,
         views.shaded_text(text, prediction),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import html
 import itertools
 
@@ -21,18 +22,14 @@ def shaded_text(text: str, prediction: Prediction, positive_index: int = 1) -> s
     Overlapping chunks share a stretch, which gets their mean and a tooltip naming them; text in
     no chunk (a dropped short tail, or the middle under head+tail truncation) stays unshaded.
     """
-    cuts = {0, len(text)}
-    for chunk in prediction.chunks:
+    bounds = sorted({0, len(text), *(cut for c in prediction.chunks for span in c.spans for cut in span)})
+    covers: list[list[tuple[int, float]]] = [[] for _ in bounds[1:]]
+    for i, chunk in enumerate(prediction.chunks):
         for start, end in chunk.spans:
-            cuts.update((start, end))
-    bounds = sorted(cuts)
+            for k in range(bisect.bisect_left(bounds, start), bisect.bisect_left(bounds, end)):
+                covers[k].append((i, chunk.probabilities[positive_index]))
     parts = []
-    for start, end in itertools.pairwise(bounds):
-        covering = [
-            (i, c.probabilities[positive_index])
-            for i, c in enumerate(prediction.chunks)
-            if any(s <= start and end <= e for s, e in c.spans)
-        ]
+    for (start, end), covering in zip(itertools.pairwise(bounds), covers, strict=True):
         piece = html.escape(text[start:end])
         if not covering:
             parts.append(f'<span style="color:#888">{piece}</span>')
@@ -45,8 +42,8 @@ def shaded_text(text: str, prediction: Prediction, positive_index: int = 1) -> s
     return f'<div style="white-space:pre-wrap;line-height:1.6;max-height:420px;overflow-y:auto">{body}</div>'
 
 
-def verdict(prediction: Prediction, head: Prediction, labels: list[str], pooling: str, seconds: float) -> str:
-    """Markdown: the chunked verdict, the head-truncation verdict beside it, counts and time."""
+def verdict(prediction: Prediction, head: Prediction, head_size: int, pooling: str, seconds: float) -> str:
+    """Markdown: the chunked verdict, the verdict of head truncation to head_size tokens beside it, counts and time."""
     if prediction.label is None:
         return "The review has no words to classify: paste some text."
     top = max(prediction.probabilities)
@@ -54,6 +51,20 @@ def verdict(prediction: Prediction, head: Prediction, labels: list[str], pooling
     return (
         f"### {prediction.label} ({top:.1%}, {pooling} of {len(prediction.chunks)} chunk"
         f"{'s' if len(prediction.chunks) != 1 else ''})\n"
-        f"Head truncation (first 510 tokens) says **{head.label}** ({max(head.probabilities):.1%}): it {agree}.  \n"
+        f"Head truncation (first {head_size} tokens) says **{head.label}** "
+        f"({max(head.probabilities):.1%}): it {agree}.  \n"
         f"{prediction.num_tokens:,} tokens, {seconds * 1000:.0f} ms."
+    )
+
+
+def too_many_chunks(n_tokens: int, chunks: int, max_chunks: int, stride: int | None) -> str:
+    """Markdown: why a request was refused for its chunk count, and the smallest stride that fits."""
+    advice = (
+        f"a stride of {stride} or more fits."
+        if stride is not None
+        else "even without overlap it needs more: raise chunk_size."
+    )
+    return (
+        f"This text has {n_tokens:,} tokens, which these settings cut into {chunks:,} chunks; "
+        f"the limit here is {max_chunks:,} (LONGBERT_MAX_CHUNKS): {advice}"
     )

@@ -7,7 +7,7 @@ A strategy maps a text's token count to its windows. A window is a tuple of toke
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from longbert.errors import LongbertError
@@ -82,6 +82,15 @@ class Chunking:
         if len(windows) > 1 and last_end - last_start < self.minimal_chunk_size:
             windows.pop()
         return windows
+
+
+def smallest_stride(chunking: Chunking, n_tokens: int, max_chunks: int) -> int | None:
+    """The smallest stride from chunking's own up to its chunk_size that cuts n_tokens into at most
+    max_chunks chunks, or None if even non-overlapping chunks are too many (a UI's bound on work)."""
+    for stride in range(chunking.stride, chunking.chunk_size + 1):
+        if len(replace(chunking, stride=stride).windows(n_tokens)) <= max_chunks:
+            return stride
+    return None
 
 
 @dataclass(frozen=True)

@@ -249,12 +249,21 @@ class LongTextClassifier:
         total = len(texts) if isinstance(texts, Sequence) else None
         with tqdm(total=total, desc="texts", unit="text", disable=not progress) as bar:
             for group, encoded in _prefetched(self.encode, _groups(texts)):
-                scores = self.score(encoded, strategy, batch_tokens=batch_tokens, padding=padding)
-                yield from self._predictions(encoded, scores, pooling)
+                yield from self.predict_encoded(encoded, strategy, pooling, batch_tokens=batch_tokens, padding=padding)
                 bar.update(len(group))
 
-    def _predictions(self, encoded: Sequence[Encoded], scores: ChunkScores, pooling: str) -> list[Prediction]:
-        """One group's Predictions, from its chunk scores."""
+    def predict_encoded(
+        self,
+        encoded: Sequence[Encoded],
+        strategy: Strategy | None = None,
+        pooling: str | None = None,
+        *,
+        batch_tokens: int | None = None,
+        padding: str = "longest",
+    ) -> list[Prediction]:
+        """Predictions for texts already encoded with encode(): one tokenization serves several strategies."""
+        pooling = check_pooling(pooling or self.settings.pooling)
+        scores = self.score(encoded, strategy, batch_tokens=batch_tokens, padding=padding)
         pooled = scores.pooled(pooling)
         best = np.argmax(np.nan_to_num(pooled, nan=-1.0), axis=1)
         chunk_probs = scores.logits.softmax(-1).double().numpy()

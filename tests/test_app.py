@@ -58,6 +58,18 @@ def test_classify_turns_bad_input_into_messages(model_dir):
     assert "no words to classify" in app.classify("<br /><br />", model, 510, 510, 1, "mean")[0]
 
 
+def test_classify_refuses_too_many_chunks_and_names_the_smallest_stride_that_fits(model_dir, monkeypatch):
+    monkeypatch.setattr(app, "MAX_CHUNKS", 8)
+    model, review = str(model_dir), app.example_reviews()[0]
+    refused = app.classify(review, model, 510, 16, 1, "mean")
+    assert refused[1:] == (None, "") and "LONGBERT_MAX_CHUNKS" in refused[0]
+    stride = int(re.search(r"a stride of (\d+) or more fits", refused[0]).group(1))
+    assert "limit here is 8" in app.classify(review, model, 510, stride - 1, 1, "mean")[0]
+    verdict = app.classify(review, model, 510, stride, 1, "mean")[0]
+    assert int(re.search(r"of (\d+) chunks", verdict).group(1)) <= 8
+    assert "raise chunk_size" in app.classify(review, model, 32, 32, 1, "mean")[0]
+
+
 def test_sliders_keep_stride_and_minimal_within_chunk_size():
     stride, minimal = app.keep_stride_in_range(100, 510, 300)
     assert stride["maximum"] == 100 and stride["value"] == 100

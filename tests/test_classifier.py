@@ -41,6 +41,15 @@ def test_token_budget_and_fixed_padding_do_not_change_answers(classifier):
     assert_same_predictions(reference, classifier.predict(REVIEWS, Chunking(200, 200, 1), padding="max_length"))
 
 
+def test_one_encoding_serves_several_strategies(classifier):
+    encoded = classifier.encode(REVIEWS)
+    for strategy, pooling in [(Chunking(128, 64, 16), "max"), (HEAD_TAIL, None)]:
+        reference = classifier.predict(REVIEWS, strategy, pooling)
+        assert_same_predictions(reference, classifier.predict_encoded(encoded, strategy, pooling))
+    with pytest.raises(LongbertError, match="unknown pooling"):
+        classifier.predict_encoded(encoded, pooling="sum")
+
+
 def test_streaming_in_groups_equals_one_call_and_reads_input_lazily(classifier, monkeypatch):
     import longbert.classifier as module
 
