@@ -70,6 +70,11 @@ def fingerprint(classifier: LongTextClassifier, model: str, texts: list[str]) ->
     }
 
 
+def distinct_chunks(encoded, strategies: list[Strategy]) -> int:
+    """How many different chunks the strategies cut from the reviews: the work an evaluation does."""
+    return sum(len({w for s in strategies for w in s.windows(len(enc))}) for enc in encoded)
+
+
 def score_all(classifier, encoded, strategies, cache: ChunkCache, batch_tokens, progress) -> int:
     """Score every distinct chunk of every strategy not in the cache; returns how many were scored."""
     scored = 0
@@ -156,8 +161,12 @@ def evaluate(
     batch_tokens: int | None = None,
     progress: bool = True,
     meta: dict | None = None,
+    max_chunks: int | None = None,
 ) -> dict:
-    """Score every setting on the reviews in `frame` (text, label); write the results if out_dir is given."""
+    """Score every setting on the reviews in `frame` (text, label); write the results if out_dir is given.
+
+    max_chunks refuses, before any scoring, settings that would score more distinct chunks (a bound for hosts).
+    """
     if classifier.model.config.num_labels != 2:
         raise LongbertError("the evaluation compares binary classifiers (two labels)")
     start = time.perf_counter()
@@ -168,6 +177,13 @@ def evaluate(
     cache_path = out / "cache" / "chunks.npz" if out else None
     cache = ChunkCache(cache_path, fingerprint(classifier, model, texts), classifier.model.config.num_labels)
     strategies = list(dict.fromkeys(e.strategy for e in entries))
+    for strategy in strategies:
+        strategy.validate(classifier.max_chunk_size)
+    if max_chunks is not None and (needed := distinct_chunks(encoded, strategies)) > max_chunks:
+        raise LongbertError(
+            f"these settings cut the {len(texts):,} reviews into {needed:,} chunks; the limit here is "
+            f"{max_chunks:,}: take fewer reviews, larger strides or fewer chunkings"
+        )
     scored = score_all(classifier, encoded, strategies, cache, batch_tokens, progress)
     num_tokens = np.array([len(e) for e in encoded])
     predictions = pd.DataFrame(

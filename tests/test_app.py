@@ -78,7 +78,7 @@ def test_sliders_keep_stride_and_minimal_within_chunk_size():
     assert stride["value"] == 200
 
 
-def test_run_evaluation_sits_beside_the_committed_results(model_dir):
+def test_run_evaluation_sits_beside_the_committed_results(model_dir, monkeypatch):
     note, table, accuracy, buckets = app.run_evaluation(str(model_dir), 20, "510/510/1", ["mean", "max"])
     assert note.startswith("Scored 20 reviews")
     assert set(table["source"]) == {"run: 20 reviews", "committed: 40 reviews"}
@@ -86,6 +86,8 @@ def test_run_evaluation_sits_beside_the_committed_results(model_dir):
     assert accuracy is not None and buckets is not None
     assert "Error" in app.run_evaluation(str(model_dir), 20, "head", ["mean"])[0]
     assert "at least one pooling" in app.run_evaluation(str(model_dir), 20, "510/510/1", [])[0]
+    monkeypatch.setattr(app, "MAX_RUN_CHUNKS", 100)
+    assert "limit here is 100" in app.run_evaluation(str(model_dir), 20, "510/16/1", ["mean"])[0]
 
 
 def test_disagreements_open_in_the_demo(results_dir):

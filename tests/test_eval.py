@@ -12,7 +12,7 @@ from eval.__main__ import main as eval_main
 from eval.figures import main as figures_main
 from eval.metrics import binary_metrics, length_bucket, paired_comparison, wilson_interval
 from eval.run import evaluate, fingerprint, load_results, parse_grid, plan
-from longbert import POOLINGS, Chunking, LongTextClassifier
+from longbert import POOLINGS, Chunking, LongbertError, LongTextClassifier
 
 
 def test_length_buckets():
@@ -88,6 +88,13 @@ def test_no_chunk_is_scored_twice(classifier, monkeypatch):
     assert sum(calls) == len(distinct) == summary["meta"]["distinct_chunks"]
     # head 510 is the first chunk of 510/510/1, and short reviews share one chunk across strategies
     assert calls[0] == len(frame)
+
+    calls.clear()
+    grid = parse_grid("510/510/1,510/255/1")
+    evaluate(classifier, frame, model="tiny", chunkings=grid, progress=False, max_chunks=len(distinct))
+    with pytest.raises(LongbertError, match=f"into {len(distinct):,} chunks; the limit here is {len(distinct) - 1}"):
+        evaluate(classifier, frame, model="tiny", chunkings=grid, progress=False, max_chunks=len(distinct) - 1)
+    assert sum(calls) == len(distinct), "a refused run scores nothing"
 
 
 def test_results_match_direct_prediction(classifier):
