@@ -30,7 +30,7 @@ from longbert.bundled import default_model
 from longbert.chunking import smallest_stride
 from longbert.data import SAMPLE, balanced_sample, load_imdb
 
-try:  # on Hugging Face Spaces with ZeroGPU, run inference on the lent GPU; a no-op elsewhere
+try:  # on ZeroGPU Spaces every handler that runs the model runs on the lent GPU; a no-op elsewhere
     import spaces
 
     gpu = spaces.GPU
@@ -161,6 +161,7 @@ def disagreement_table(summary: dict) -> pd.DataFrame:
     return frame[[c for c in columns + mean if c in frame.columns]].round(3)
 
 
+@gpu
 def run_evaluation(model: str, reviews: int, grid: str, poolings: list[str], progress=gr.Progress(track_tqdm=True)):  # noqa: B008
     """Evaluation handler: score settings from the page on a seeded sample; table and figures side by side."""
     try:

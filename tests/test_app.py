@@ -135,6 +135,22 @@ def test_client_predict_and_evaluate_endpoints(server, model_dir):
     assert "setting" in table["headers"]
 
 
+def test_every_handler_that_runs_the_model_is_wrapped_for_zerogpu(monkeypatch):
+    import importlib
+    import sys
+    import types
+
+    wrapped = []
+    fake_spaces = types.SimpleNamespace(GPU=lambda function: wrapped.append(function.__name__) or function)
+    monkeypatch.setitem(sys.modules, "spaces", fake_spaces)
+    try:
+        importlib.reload(app)
+        assert sorted(wrapped) == ["classify", "run_evaluation"]
+    finally:
+        monkeypatch.delitem(sys.modules, "spaces")
+        importlib.reload(app)
+
+
 def test_examples_include_one_that_truncation_gets_wrong_and_chunking_right():
     from longbert import HEAD
     from longbert.bundled import BUNDLED_MODEL_DIR
