@@ -3,6 +3,7 @@
 Measures the choices inside score_chunks on a device (the batch token budget, rounding batch
 widths up to a multiple, bf16 weights instead of autocast), each checked against the "default"
 variant's probabilities, and writes a torch.profiler table of that run: where the model time goes.
+`--variants` picks some by name (torch.compile is one, left out by default: it compiles for tens of seconds).
 "default" is the loop as it was before those two measurements made bf16 weights and widths rounded
 to 64 the CUDA defaults: fp32 weights under autocast, widths unrounded.
 """
@@ -30,6 +31,7 @@ VARIANTS = {
     "pad x64": {"pad_multiple": 64},
     "bf16 weights": {"bf16_weights": True},
     "bf16 weights, pad x64": {"bf16_weights": True, "pad_multiple": 64},
+    "bf16 weights, pad x64, compiled": {"bf16_weights": True, "pad_multiple": 64, "compiled": True},
 }
 
 
@@ -44,6 +46,12 @@ def precision_variants(model: str, device: str | None) -> dict[bool, LongTextCla
     autocast = LongTextClassifier(base.model, base.tokenizer, settings=base.settings, device=base.device)
     half = copy.deepcopy(base.model).to(torch.bfloat16)
     return {False: autocast, True: LongTextClassifier(half, base.tokenizer, settings=base.settings, device=base.device)}
+
+
+def compiled(classifier: LongTextClassifier) -> LongTextClassifier:
+    """The same classifier with its model under torch.compile (dynamic shapes: batch widths and rows vary)."""
+    model = torch.compile(classifier.model, dynamic=True)
+    return LongTextClassifier(model, classifier.tokenizer, settings=classifier.settings, device=classifier.device)
 
 
 def padded_tokens(classifier, chunks, batch_tokens=None, pad_multiple=1) -> tuple[int, int]:
@@ -77,7 +85,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--device", default=None)
     parser.add_argument("--out", default="variants")
+    parser.add_argument(
+        "--variants",
+        default=";".join(name for name in VARIANTS if "compiled" not in name),  # compiling takes tens of seconds
+        help="names to run, ';'-separated; the first is the reference for max_abs_dp_vs_default",
+    )
     args = parser.parse_args(argv)
+    names = [name.strip() for name in args.variants.split(";") if name.strip()]
+    if unknown := [name for name in names if name not in VARIANTS]:
+        parser.error(f"unknown variants {unknown}: choose from {list(VARIANTS)}")
 
     classifiers = precision_variants(args.model, args.device)
     classifier = classifiers[False]
@@ -92,9 +108,11 @@ def main(argv: list[str] | None = None) -> None:
     run(classifier, chunks[:64])  # warm-up
 
     results, reference = [], None
-    for name, options in VARIANTS.items():
-        options = dict(options)
+    for name in names:
+        options = dict(VARIANTS[name])
         variant = classifiers[options.pop("bf16_weights", False)]
+        if options.pop("compiled", False):
+            variant = compiled(variant)
         seconds = []
         for _ in range(args.repeats):
             synchronize(classifier)

@@ -42,3 +42,6 @@ def test_variants_agree_with_the_default_and_write_a_profile(tmp_path, model_dir
     assert rows["pad x64"]["padded_tokens"] >= rows["default"]["padded_tokens"]
     assert all(r["max_abs_dp_vs_default"] < 0.1 for r in rows.values())  # bf16 weights on the CPU included
     assert "Self CPU" in (tmp_path / "variants_profile.txt").read_text()
+    assert not any("compiled" in name for name in rows), "compiling is asked for by name"
+    with pytest.raises(SystemExit):
+        main(["--model", str(model_dir), "--variants", "default;fastest"])
