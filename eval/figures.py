@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import plotly.graph_objects as go
 
 from eval.metrics import BUCKETS
@@ -85,6 +87,13 @@ def all_figures(summary: dict) -> dict[str, go.Figure]:
     return {"accuracy": accuracy_figure(summary), "buckets": bucket_figure(summary), "grid": grid_figure(summary)}
 
 
+def write_figures(summary: dict, results_dir: Path) -> None:
+    """A results directory's figures/*.json, drawn from its summary (the results writer and main share this)."""
+    (results_dir / "figures").mkdir(exist_ok=True)
+    for name, figure in all_figures(summary).items():
+        (results_dir / "figures" / f"{name}.json").write_text(figure.to_json())
+
+
 def chunk_figure(chunk_positive: list[float], pooled: float | None, pooling: str, label: str = "positive") -> go.Figure:
     """A bar per chunk of its positive-class probability, with lines for the pooled value and 0.5."""
     figure = go.Figure(
@@ -112,15 +121,11 @@ def main(argv: list[str] | None = None) -> None:
     """python -m eval.figures RESULTS_DIR: draw a results directory's figures/*.json (where plotly was missing)."""
     import argparse
     import json
-    from pathlib import Path
 
     parser = argparse.ArgumentParser(prog="python -m eval.figures", description=main.__doc__)
     parser.add_argument("results", type=Path)
     args = parser.parse_args(argv)
-    summary = json.loads((args.results / "summary.json").read_text())
-    (args.results / "figures").mkdir(exist_ok=True)
-    for name, figure in all_figures(summary).items():
-        (args.results / "figures" / f"{name}.json").write_text(figure.to_json())
+    write_figures(json.loads((args.results / "summary.json").read_text()), args.results)
 
 
 if __name__ == "__main__":

@@ -60,8 +60,7 @@ def long_review_metrics(predictions, settings: list[str]) -> dict[str, dict]:
     return {s: binary_metrics(long["label"].to_numpy(), long[s].to_numpy()) for s in settings}
 
 
-def results_table(rows: list[dict], long: dict[str, dict]) -> str:
-    n_long = next(iter(long.values()))["n"] if long else 0
+def results_table(rows: list[dict], long: dict[str, dict], n_long: int) -> str:
     lines = [
         f"| setting | accuracy (95% CI) | F1 | ROC-AUC | log-loss | Brier | accuracy, reviews > {LONG} tokens "
         f"(n = {n_long:,}) | vs head 510, points (95% CI) | McNemar p |",
@@ -204,7 +203,7 @@ evaluated with `{meta.get("command", "python -m eval")}` on {meta["device"]} ({m
 chunks of C tokens every S tokens and pools them. Per-review predictions and figures are in the
 results directory (`{results_dir.as_posix()}`), which the app's Evaluation tab shows.
 
-{results_table(rows, long)}
+{results_table(rows, long, n_long)}
 
 Targets set for this model:
 

@@ -76,10 +76,9 @@ def distinct_chunks(encoded, strategies: list[Strategy]) -> int:
 
 
 def score_all(classifier, encoded, strategies, cache: ChunkCache, batch_tokens, progress) -> int:
-    """Score every distinct chunk of every strategy not in the cache; returns how many were scored."""
+    """Score every distinct chunk of every (already validated) strategy not in the cache; returns how many."""
     scored = 0
     for strategy in tqdm(strategies, desc="strategies", disable=not progress):
-        strategy.validate(classifier.max_chunk_size)
         keys, chunks = [], []
         for review, enc in enumerate(encoded):
             for window in cache.missing(review, strategy.windows(len(enc))):
@@ -234,9 +233,7 @@ def write_results(out: Path, summary: dict, predictions: pd.DataFrame, disagreei
         from eval import figures
     except ImportError:
         return
-    (out / "figures").mkdir(exist_ok=True)
-    for name, figure in figures.all_figures(summary).items():
-        (out / "figures" / f"{name}.json").write_text(figure.to_json())
+    figures.write_figures(summary, out)
 
 
 def load_results(directory: str | Path) -> dict:
