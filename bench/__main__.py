@@ -210,7 +210,7 @@ def main() -> None:
     unknown = set(methods) - set(METHODS + VARIANTS)
     if unknown or not methods:
         parser.error(f"--methods: choose from {', '.join(METHODS + VARIANTS)}")
-    from longbert.devices import describe_device, software_versions
+    from longbert.runtime import describe_device, software_versions
 
     loaded = {p: load(args.model, args.device, p) for p in {method_precision(m, args.precision) for m in methods}}
     classifiers = {m: loaded[method_precision(m, args.precision)] for m in methods}

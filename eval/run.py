@@ -19,7 +19,7 @@ from eval.metrics import BUCKETS, binary_metrics, length_bucket, paired_comparis
 from longbert import POOLINGS, Chunking, ChunkScores, LongbertError, LongTextClassifier, parse_strategy
 from longbert.chunking import Strategy, Truncation, window_size
 from longbert.classifier import window_ids
-from longbert.devices import describe_device, software_versions
+from longbert.runtime import describe_device, software_versions
 
 BASELINE = "head 510"
 TRUNCATIONS = ("head", "tail", "head+tail")

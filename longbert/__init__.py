@@ -1,28 +1,46 @@
-"""longbert: classify texts of any length with any Hugging Face BERT-family sequence classifier.
+"""longbert: classify texts of any length with any Hugging Face BERT-family sequence model.
 
-The text's whole token sequence is cut into chunks, every chunk is scored, and the chunk
-probabilities are pooled into one answer (the method of MIM Solutions' BELT, done for any model).
+The pipeline has three public stages: chunk (a strategy cuts each encoded text into windows),
+score (a Scorer runs the chunks through the model) and pool (the task type's activation and
+pooling turn chunk outputs into one answer per text). LongTextClassifier composes them.
 """
 
-from longbert.chunking import HEAD, HEAD_TAIL, TAIL, Chunking, Truncation, parse_strategy
-from longbert.classifier import ChunkResult, ChunkScores, LongTextClassifier, Prediction
+from longbert.chunking import HEAD, HEAD_TAIL, TAIL, Chunking, Chunks, Sentences, Truncation, chunk, parse_strategy
+from longbert.classifier import LongTextClassifier
 from longbert.errors import LongbertError
 from longbert.pooling import POOLINGS, pool
+from longbert.predictions import ChunkResult, ChunkScores, Prediction, predictions
+from longbert.runtime import Runtime, runtime_for
+from longbert.scoring import ModelScorer, Scorer
 from longbert.settings import Settings
+from longbert.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, Task, task_for
 
 __all__ = [
     "HEAD",
     "HEAD_TAIL",
+    "MULTI_LABEL",
     "POOLINGS",
+    "REGRESSION",
+    "SINGLE_LABEL",
     "TAIL",
     "ChunkResult",
     "ChunkScores",
     "Chunking",
+    "Chunks",
     "LongTextClassifier",
     "LongbertError",
+    "ModelScorer",
     "Prediction",
+    "Runtime",
+    "Scorer",
+    "Sentences",
     "Settings",
+    "Task",
     "Truncation",
+    "chunk",
     "parse_strategy",
     "pool",
+    "predictions",
+    "runtime_for",
+    "task_for",
 ]

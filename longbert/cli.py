@@ -1,4 +1,8 @@
-"""The `longbert` command: `predict` classifies texts of any length (JSON lines out); `train` fine-tunes."""
+"""The `longbert` command: `predict` classifies texts of any length (JSON lines out); `train` fine-tunes.
+
+Imports only the core (torch, transformers, tokenizers) until a command needs more: `predict`
+runs on a core install; `train` needs the train extra.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from longbert.errors import LongbertError
-from longbert.training import TrainConfig
 
 PROGRESS_MIN_TEXTS = 50
 # `longbert train` flags that set a TrainConfig field: flag -> (field, type, help); defaults come from TrainConfig.
 TRAIN_FLAGS = {
     "--mode": ("mode", str, "pooled (all chunks pooled in the loss) or head (truncation)"),
+    "--task": ("task", str, "single_label, multi_label or regression (default: from the label column)"),
+    "--threshold": ("threshold", float, "multi-label decision threshold saved with the model"),
     "--pooling": ("pooling", str, "pooling inside the loss"),
     "--max-chunks": ("max_chunks", int, "use at most the first N chunks of a text in training"),
     "--epochs": ("epochs", int, ""),
@@ -81,8 +86,11 @@ def _add_chunking_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk-size", type=int, help="content tokens per chunk (default: the model's setting, 510)")
     parser.add_argument("--stride", type=int, help="tokens between chunk starts (default: chunk size, no overlap)")
     parser.add_argument("--minimal-chunk-size", type=int, help="drop a last chunk shorter than this (default 1)")
-    parser.add_argument("--strategy", help="instead of the chunk flags: head, tail, head+tail, 'head N' or 'C/S/M'")
+    parser.add_argument(
+        "--strategy", help="instead of the chunk flags: head, tail, head+tail, 'head N', 'C/S/M', 'sentences [C/S/M]'"
+    )
     parser.add_argument("--pooling", help="mean, max, logit_mean, median or weighted_mean (default: the model's, mean)")
+    parser.add_argument("--threshold", type=float, help="multi-label models: labels at or above it (default: 0.5)")
     parser.add_argument("--batch-tokens", type=int, help="padded tokens per forward pass (default: 2048 on CPU)")
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     parser.add_argument(
@@ -109,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--labels", help="label names in class order, comma-separated (default NEGATIVE,POSITIVE)")
     train.add_argument("--limit", type=int, help="train on a seeded, balanced sample of this many texts")
     train.add_argument("--out", required=True, help="where to save the best checkpoint")
+    from longbert.training import TrainConfig
+
     defaults = TrainConfig()
     train.add_argument("--chunk-size", type=int, default=defaults.chunking.chunk_size,
                        help=f"content tokens per chunk (default {defaults.chunking.chunk_size})")  # fmt: skip
@@ -132,29 +142,41 @@ def strategy_from_args(args: argparse.Namespace, settings):
         if any(v is not None for v in chunk_flags):
             raise LongbertError("give either --strategy or the chunk flags, not both")
         return parse_strategy(args.strategy)
-    base = settings.chunking
+    base = settings.strategy
+    if all(v is None for v in chunk_flags):
+        return base
+    if not isinstance(base, Chunking):  # a model saved with truncation: the flags make a chunking
+        base = Chunking()
     chunk_size = base.chunk_size if args.chunk_size is None else args.chunk_size
     stride = args.stride if args.stride is not None else (base.stride if args.chunk_size is None else chunk_size)
     minimal = args.minimal_chunk_size
     if minimal is None:
         minimal = base.minimal_chunk_size if args.chunk_size is None else min(base.minimal_chunk_size, chunk_size)
-    return Chunking(chunk_size, stride, minimal)
+    return type(base)(chunk_size, stride, minimal)
 
 
 def load_classifier(args: argparse.Namespace):
     """Validate the cheap flags, then load the model named by --model (or the default)."""
-    from longbert.bundled import default_model
+    import dataclasses
+
     from longbert.classifier import LongTextClassifier
     from longbert.pooling import check_pooling
     from longbert.settings import Settings
+    from longbert.tasks import MULTI_LABEL, check_threshold
 
-    strategy_from_args(args, Settings()).validate()
+    strategy_from_args(args, Settings())
     if args.pooling is not None:
         check_pooling(args.pooling)
+    if args.threshold is not None:
+        check_threshold(args.threshold)
     if args.batch_tokens is not None and args.batch_tokens < 1:
         raise LongbertError(f"--batch-tokens must be a positive integer, got {args.batch_tokens}")
-    model = args.model or default_model()
-    return LongTextClassifier.from_pretrained(model, device=args.device, precision=args.precision)
+    classifier = LongTextClassifier.from_pretrained(args.model, device=args.device, precision=args.precision)
+    if args.threshold is not None:
+        if classifier.task.kind != MULTI_LABEL:
+            raise LongbertError(f"--threshold applies to multi-label models; this one is {classifier.task.kind}")
+        classifier.task = dataclasses.replace(classifier.task, threshold=args.threshold)
+    return classifier
 
 
 def run_predict(args: argparse.Namespace) -> None:
@@ -188,7 +210,7 @@ def describe_data(source: str | None) -> str:
 def run_train(args: argparse.Namespace) -> None:
     from longbert.chunking import Chunking
     from longbert.data import balanced_sample, load_imdb
-    from longbert.training import train
+    from longbert.training import TrainConfig, train
 
     stride = args.stride if args.stride is not None else args.chunk_size
     config = TrainConfig(

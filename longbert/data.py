@@ -32,7 +32,7 @@ def load_imdb(
         return read_labelled(SAMPLE)
     path = Path(source).expanduser()
     if path.is_dir():
-        return read_labelled(path / f"{split}.parquet")
+        return read_labelled(path / f"{split}.parquet", text_column, label_column)
     if path.is_file():
         return read_labelled(path, text_column, label_column)
     if source != HUB_ID:
@@ -54,7 +54,10 @@ def imdb_source(source: str | Path | None = None) -> str:
 
 
 def read_labelled(path: str | Path, text_column: str = "text", label_column: str = "label") -> pd.DataFrame:
-    """A labelled-text file (parquet, CSV, JSON lines) as a DataFrame with `text` and integer `label` columns."""
+    """A labelled-text file (parquet, CSV, JSON lines) as a DataFrame with `text` and `label` columns.
+
+    Labels are kept as they are (integers, lists of labels, numbers): training checks them for its task.
+    """
     path = Path(path)
     readers = {".parquet": pd.read_parquet, ".csv": pd.read_csv, ".jsonl": lambda p: pd.read_json(p, lines=True)}
     if path.suffix not in readers:
@@ -65,9 +68,8 @@ def read_labelled(path: str | Path, text_column: str = "text", label_column: str
     missing = {text_column, label_column} - set(frame.columns)
     if missing:
         raise LongbertError(f"{path} has no column(s) {', '.join(sorted(missing))}")
-    frame = frame.rename(columns={text_column: "text", label_column: "label"})
-    frame["label"] = frame["label"].astype(int)
-    return frame.reset_index(drop=True)
+    frame = frame.drop(columns=[c for c in ("text", "label") if c in frame and c not in (text_column, label_column)])
+    return frame.rename(columns={text_column: "text", label_column: "label"}).reset_index(drop=True)
 
 
 def balanced_sample(frame: pd.DataFrame, n: int | None, seed: int = 0) -> pd.DataFrame:
@@ -76,6 +78,8 @@ def balanced_sample(frame: pd.DataFrame, n: int | None, seed: int = 0) -> pd.Dat
         return frame.sample(frac=1, random_state=seed).reset_index(drop=True)
     if n < 1:
         raise LongbertError(f"a sample needs at least one review, got {n}")
+    if not pd.api.types.is_integer_dtype(frame["label"]):  # lists or numbers: a plain random sample
+        return frame.sample(n, random_state=seed).reset_index(drop=True)
     groups = [group for _, group in frame.groupby("label")]
     share, extra = divmod(n, len(groups))
     parts = [g.sample(min(len(g), share + (i < extra)), random_state=seed) for i, g in enumerate(groups)]

@@ -1,19 +1,24 @@
-"""Run chunks through a sequence-classification model in length-sorted, token-budgeted batches.
+"""The score stage: run chunks through a sequence-classification model in length-sorted, token-budgeted batches.
 
 Chunks of all texts are sorted by length and cut into batches whose padded size stays under a
-token budget, so memory is bounded whatever the texts' lengths and padding is minimal.
+token budget, so memory is bounded whatever the texts' lengths and padding is minimal. A Scorer
+is anything that maps Chunks to raw outputs (logits) [n_chunks, n_outputs]: ModelScorer runs a
+model; the evaluation's cache and the benchmark's variants are scorers too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from longbert.errors import LongbertError
-from longbert.tokenize import SpecialTokens
+from longbert.chunking import Chunks
+from longbert.encoding import SpecialTokens
+from longbert.runtime import Runtime
 
 
 def token_budget_batches(lengths: Sequence[int], batch_tokens: int) -> Iterator[np.ndarray]:
@@ -32,12 +37,6 @@ def padded_width(length: int, pad_to: int | None = None, pad_multiple: int = 1) 
     """Width of a row of `length` tokens: at least pad_to, rounded up to a multiple of pad_multiple."""
     width = length if pad_to is None else max(length, pad_to)
     return -(-width // pad_multiple) * pad_multiple
-
-
-def default_pad_multiple(device: torch.device) -> int:
-    """Batch widths rounded up to 64 on CUDA, where cuDNN attention builds a plan for each new width
-    (the first pass over the IMDB test split took 7.4 s unrounded, 1.9 s rounded); unrounded elsewhere."""
-    return 64 if device.type == "cuda" else 1
 
 
 def collate(
@@ -62,28 +61,22 @@ def score_chunks(
     model: torch.nn.Module,
     chunks: Sequence[np.ndarray],
     special: SpecialTokens,
+    runtime: Runtime,
     *,
-    batch_tokens: int,
-    device: torch.device,
-    dtype: torch.dtype | None = None,
     pad_to: int | None = None,
-    pad_multiple: int = 1,
     progress: bool = False,
 ) -> torch.Tensor:
-    """Logits [n_chunks, n_labels] (float32, on the CPU) for content-token chunks, in the order given."""
-    if batch_tokens < 1:
-        raise LongbertError(f"batch_tokens must be a positive integer, got {batch_tokens}")
-    if pad_multiple < 1:
-        raise LongbertError(f"pad_multiple must be a positive integer, got {pad_multiple}")
+    """Logits [n_chunks, n_outputs] (float32, on the CPU) for content-token chunks, in the order given."""
+    device, dtype = runtime.device, runtime.autocast
     num_labels = model.config.num_labels
     if not chunks:
         return torch.zeros((0, num_labels))
     out = torch.empty((len(chunks), num_labels), dtype=torch.float32, device=device)
-    lengths = [padded_width(len(c) + special.count, pad_to, pad_multiple) for c in chunks]
+    lengths = [padded_width(len(c) + special.count, pad_to, runtime.pad_multiple) for c in chunks]
     bar = tqdm(total=len(chunks), desc="chunks", unit="chunk", disable=not progress, leave=False)
     with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-        for index in token_budget_batches(lengths, batch_tokens):
-            ids, mask = collate([chunks[i] for i in index], special, pad_to, pad_multiple)
+        for index in token_budget_batches(lengths, runtime.batch_tokens):
+            ids, mask = collate([chunks[i] for i in index], special, pad_to, runtime.pad_multiple)
             if device.type == "cuda":
                 ids, mask = ids.pin_memory(), mask.pin_memory()
             logits = model(
@@ -93,3 +86,22 @@ def score_chunks(
             bar.update(len(index))
     bar.close()
     return out.cpu()
+
+
+class Scorer(Protocol):
+    """The score stage's interface: raw outputs [len(chunks), n_outputs] (float32, CPU) for Chunks."""
+
+    def __call__(self, chunks: Chunks, *, progress: bool = False) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class ModelScorer:
+    """Scores chunks with a model under a runtime; pad_to fixes every width (the article's padding to 512)."""
+
+    model: torch.nn.Module
+    special: SpecialTokens
+    runtime: Runtime
+    pad_to: int | None = None
+
+    def __call__(self, chunks: Chunks, *, progress: bool = False) -> torch.Tensor:
+        return score_chunks(self.model, chunks.ids, self.special, self.runtime, pad_to=self.pad_to, progress=progress)

@@ -3,36 +3,52 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from longbert.chunking import Chunking
+from longbert.chunking import Chunking, Strategy, parse_strategy
 from longbert.errors import LongbertError
 from longbert.pooling import check_pooling
+from longbert.tasks import check_threshold
 
 SETTINGS_FILE = "longbert.json"
 
 
 @dataclass(frozen=True)
 class Settings:
-    """How a model reads long texts: its chunking, its pooling, and whether HTML tags are blanked out."""
+    """How a model reads long texts: its strategy (any kind), its pooling, whether HTML tags are blanked out,
+    and the multi-label decision threshold. Validated when made."""
 
-    chunking: Chunking = field(default_factory=Chunking)
+    strategy: Strategy = field(default_factory=Chunking)
     pooling: str = "mean"
     clean_markup: bool = True
+    threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        check_pooling(self.pooling)
+        check_threshold(self.threshold)
 
     def to_dict(self) -> dict:
-        return {"chunking": asdict(self.chunking), "pooling": self.pooling, "clean_markup": self.clean_markup}
+        return {
+            "strategy": self.strategy.name,
+            "pooling": self.pooling,
+            "clean_markup": self.clean_markup,
+            "threshold": self.threshold,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> Settings:
+        """Read a saved dict; the older {"chunking": {chunk_size, stride, minimal_chunk_size}} form too."""
         try:
-            chunking = Chunking(**data.get("chunking", {}))
-            settings = cls(chunking, check_pooling(data.get("pooling", "mean")), bool(data.get("clean_markup", True)))
-        except TypeError as error:
+            if "strategy" in data:
+                strategy = parse_strategy(str(data["strategy"]))
+            else:
+                strategy = Chunking(**data.get("chunking", {}))
+            return cls(
+                strategy, data.get("pooling", "mean"), bool(data.get("clean_markup", True)), data.get("threshold", 0.5)
+            )
+        except (TypeError, AttributeError) as error:
             raise LongbertError(f"invalid {SETTINGS_FILE}: {error}") from error
-        chunking.validate()
-        return settings
 
 
 def save_settings(settings: Settings, directory: str | Path) -> None:
@@ -48,4 +64,6 @@ def load_settings(directory: str | Path | None) -> Settings | None:
         data = json.loads(Path(directory, SETTINGS_FILE).read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise LongbertError(f"cannot read {Path(directory, SETTINGS_FILE)}: {error}") from error
+    if not isinstance(data, dict):
+        raise LongbertError(f"invalid {SETTINGS_FILE}: expected a JSON object")
     return Settings.from_dict(data)

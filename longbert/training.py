@@ -10,24 +10,28 @@ Runs data-parallel under `accelerate launch`; saves safetensors, tokenizer and l
 from __future__ import annotations
 
 import json
-import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from longbert.chunking import Chunking, Strategy, Truncation, check_positive
-from longbert.classifier import LongTextClassifier, window_ids
-from longbert.devices import describe_device, resolve_device, software_versions
+from longbert.chunking import Chunking, Chunks, Strategy, Truncation, check_positive, chunk
+from longbert.classifier import LongTextClassifier
 from longbert.errors import LongbertError
 from longbert.loading import load_pretrained, quiet_transformers
-from longbert.pooling import check_pooling, pool
-from longbert.scoring import collate, default_pad_multiple, padded_width, token_budget_batches
+from longbert.pooling import check_pooling
+from longbert.runtime import Runtime, describe_device, resolve_device, software_versions
+from longbert.scoring import collate, padded_width, token_budget_batches
 from longbert.settings import Settings, save_settings
+from longbert.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, Task, check_threshold, is_number, task_kind
+
+if TYPE_CHECKING:  # pandas comes with the train extra; the core install never imports it
+    import pandas as pd
 
 MODES = ("pooled", "head")
 
@@ -37,6 +41,7 @@ class TrainConfig:
     """Everything that decides a training run; saved as training.json beside the model."""
 
     mode: str = "pooled"
+    task: str | None = None
     pooling: str = "mean"
     chunking: Chunking = field(default_factory=Chunking)
     max_chunks: int | None = None
@@ -52,10 +57,14 @@ class TrainConfig:
     clean_markup: bool = True
     save_dtype: str = "float32"
     precision: str = "auto"
+    threshold: float = 0.5
 
     def validate(self) -> None:
         if self.mode not in MODES:
             raise LongbertError(f"unknown training mode {self.mode!r}: use pooled or head")
+        if self.task is not None:
+            task_kind(self.task)
+        check_threshold(self.threshold)
         check_pooling(self.pooling)
         self.chunking.validate()
         check_positive("epochs", self.epochs)
@@ -73,7 +82,7 @@ class TrainConfig:
     @property
     def settings(self) -> Settings:
         """The long-text settings the model is trained with and saved with (longbert.json)."""
-        return Settings(self.chunking, self.pooling, self.clean_markup)
+        return Settings(self.chunking, self.pooling, self.clean_markup, self.threshold)
 
     @property
     def strategy(self) -> Strategy:
@@ -83,53 +92,130 @@ class TrainConfig:
         return self.chunking
 
 
-def split_validation(frame: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A stratified random split of labelled texts into (train, validation)."""
+def split_validation(
+    frame: pd.DataFrame, fraction: float, seed: int, stratify: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A random split of labelled texts into (train, validation), stratified by label if asked."""
     if fraction == 0:
         return frame.reset_index(drop=True), frame.iloc[:0]
-    validation = frame.groupby("label", group_keys=False).sample(frac=fraction, random_state=seed)
+    if stratify:
+        validation = frame.groupby("label", group_keys=False).sample(frac=fraction, random_state=seed)
+    else:
+        validation = frame.sample(frac=fraction, random_state=seed)
     return frame.drop(validation.index).reset_index(drop=True), validation.reset_index(drop=True)
 
 
-def pooled_loss(logits, counts, labels, pooling, lengths) -> torch.Tensor:
-    """Mean negative log-likelihood of each text's pooled probability of its label."""
-    probs = pool(logits, counts, pooling, lengths)
-    return -probs.gather(1, labels[:, None]).clamp_min(1e-12).log().mean()
+def _forward(model, chunks, special, runtime: Runtime):
+    ids, mask = collate(chunks, special, pad_multiple=runtime.pad_multiple)
+    return model(input_ids=ids.to(runtime.device), attention_mask=mask.to(runtime.device)).logits.float()
 
 
-def _forward(model, chunks, special, device):
-    ids, mask = collate(chunks, special, pad_multiple=default_pad_multiple(device))
-    return model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+def accumulate_gradients(
+    model, chunks: Chunks, targets: torch.Tensor, task: Task, pooling: str, special, runtime: Runtime
+) -> float:
+    """Back-propagate the pooled loss of a few texts' chunks into model's gradients; returns the loss.
 
+    Passes hold at most runtime.train_batch_tokens padded tokens (widths rounded as _forward pads them).
+    """
+    device = runtime.device
+    ids = chunks.ids
+    lengths = torch.from_numpy(chunks.lengths).float().to(device)
+    widths = [padded_width(len(c) + special.count, pad_multiple=runtime.pad_multiple) for c in ids]
+    passes = list(token_budget_batches(widths, runtime.train_batch_tokens))
 
-def accumulate_gradients(model, chunks, counts, labels, config, special, device) -> float:
-    """Back-propagate the pooled loss of a few texts' chunks into model's gradients; returns the loss."""
-    lengths = torch.tensor([len(c) for c in chunks], dtype=torch.float32, device=device)
-    budget = config.batch_tokens or (16_384 if device.type == "cuda" else 4096)
-    multiple = default_pad_multiple(device)  # the widths _forward pads to, so the budget counts real passes
-    widths = [padded_width(len(c) + special.count, pad_multiple=multiple) for c in chunks]
-    passes = list(token_budget_batches(widths, budget))
+    def loss_of(logits: torch.Tensor) -> torch.Tensor:
+        return task.loss(task.pool(logits, chunks.counts, pooling, lengths), targets)
+
     if len(passes) == 1:
-        logits = _forward(model, chunks, special, device)
-        loss = pooled_loss(logits, counts, labels, config.pooling, lengths)
+        loss = loss_of(_forward(model, ids, special, runtime))
         loss.backward()
         return loss.item()
     states, parts = [], []
     with torch.no_grad():
         for index in passes:
             states.append(_rng_state(device))
-            parts.append(_forward(model, [chunks[i] for i in index], special, device))
-    logits = torch.empty((len(chunks), parts[0].shape[1]), device=device)
+            parts.append(_forward(model, [ids[i] for i in index], special, runtime))
+    logits = torch.empty((len(ids), parts[0].shape[1]), device=device)
     for index, part in zip(passes, parts):
         logits[torch.from_numpy(index).to(device)] = part
     logits.requires_grad_(True)
-    loss = pooled_loss(logits, counts, labels, config.pooling, lengths)
+    loss = loss_of(logits)
     loss.backward()
     for index, state in zip(passes, states):
         _set_rng_state(device, state)
-        part = _forward(model, [chunks[i] for i in index], special, device)
+        part = _forward(model, [ids[i] for i in index], special, runtime)
         part.backward(logits.grad[torch.from_numpy(index).to(device)])
     return loss.item()
+
+
+def training_targets(
+    column: Sequence, task: str | None = None, labels: Sequence[str] | None = None
+) -> tuple[str, list[str], np.ndarray]:
+    """(task type, output names, targets) from a label column, or a one-line error naming the first bad row.
+
+    single_label: integers 0..K-1 (K from labels, else the largest + 1), at least two classes present;
+    multi_label: a list per row of label names (order from labels, else sorted) or indices; multi-hot out;
+    regression: finite numbers. Without a task: lists mean multi-label, non-integer numbers regression.
+    """
+    values = list(column)
+    if not values:
+        raise LongbertError("no training texts")
+    if task is None:
+        first = values[0]
+        if isinstance(first, list | tuple | np.ndarray):
+            task = MULTI_LABEL
+        elif is_number(first) and isinstance(first, float | np.floating) and any(
+            is_number(v) and float(v) != int(v) for v in values
+        ):
+            task = REGRESSION
+        else:
+            task = SINGLE_LABEL
+    task = task_kind(task)
+    if task == REGRESSION:
+        for row, v in enumerate(values):
+            if not is_number(v):
+                raise LongbertError(f"row {row}: regression labels must be finite numbers, got {v!r}")
+        return task, list(labels or ["value"]), np.asarray(values, np.float32).reshape(-1, 1)
+    if task == MULTI_LABEL:
+        return task, *_multi_hot(values, labels)
+    for row, v in enumerate(values):
+        if not is_number(v) or float(v) != int(v) or v < 0:
+            hint = " (for a numeric target use --task regression)" if is_number(v) else ""
+            raise LongbertError(f"row {row}: single-label labels must be integers 0..K-1, got {v!r}{hint}")
+    targets = np.asarray(values, np.int64)
+    count = len(labels) if labels else int(targets.max()) + 1
+    if targets.max() >= count:
+        raise LongbertError(f"label {int(targets.max())} is out of range for {count} label names")
+    if len(np.unique(targets)) < 2:
+        raise LongbertError(f"training needs at least two classes: every label is {int(targets[0])}")
+    names = list(labels) if labels else (["NEGATIVE", "POSITIVE"] if count == 2 else [f"LABEL_{i}" for i in range(count)])
+    return task, names, targets
+
+
+def _multi_hot(values: list, labels: Sequence[str] | None) -> tuple[list[str], np.ndarray]:
+    for row, v in enumerate(values):
+        if not isinstance(v, list | tuple | np.ndarray):
+            raise LongbertError(f"row {row}: multi-label labels must be a list of label names or indices, got {v!r}")
+    items = [item for v in values for item in v]
+    if all(isinstance(i, str) for i in items):
+        names = list(labels) if labels else sorted(set(items))
+        index = {name: k for k, name in enumerate(names)}
+        unknown = sorted(set(items) - set(index))
+        if unknown:
+            raise LongbertError(f"labels {unknown[:3]} are not among the label names {names}")
+        rows = [[index[i] for i in v] for v in values]
+    elif all(is_number(i) and float(i) == int(i) and i >= 0 for i in items):
+        rows = [[int(i) for i in v] for v in values]
+        count = len(labels) if labels else max((max(r) for r in rows if r), default=0) + 1
+        if any(i >= count for r in rows for i in r):
+            raise LongbertError(f"a label index is out of range for {count} label names")
+        names = list(labels) if labels else [f"LABEL_{i}" for i in range(count)]
+    else:
+        raise LongbertError("multi-label labels must be all label names or all indices 0..K-1")
+    targets = np.zeros((len(values), len(names)), np.float32)
+    for row, indices in enumerate(rows):
+        targets[row, indices] = 1.0
+    return names, targets
 
 
 def average_gradients(model, world: int) -> None:
@@ -175,15 +261,38 @@ def _optimizer(model, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=config.learning_rate)
 
 
-def validation_scores(classifier: LongTextClassifier, frame: pd.DataFrame, config: TrainConfig) -> dict:
-    """Accuracy and log loss on labelled texts, chunked and pooled as config trains (used by soups too)."""
-    if frame.empty:
+VALIDATION_METRIC = {SINGLE_LABEL: "accuracy", MULTI_LABEL: "micro_f1", REGRESSION: "mae"}
+
+
+def validation_scores(classifier: LongTextClassifier, texts: list[str], targets: np.ndarray, config) -> dict:
+    """The task's loss and its main metric (accuracy, micro-F1 or MAE) on labelled texts, chunked and pooled
+    as config trains (used by soups too); texts without tokens count as wrong."""
+    if not texts:
         return {}
-    predictions = classifier.predict(frame["text"].tolist(), config.strategy, config.pooling)
-    probs = np.array([p.probabilities if p.probabilities else [math.nan] * len(classifier.labels) for p in predictions])
-    labels = frame["label"].to_numpy()
-    picked = np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1)
-    return {"accuracy": float((probs.argmax(1) == labels).mean()), "loss": float(-np.log(picked).mean())}
+    task = classifier.task
+    encoded = classifier.encode(texts, spans=False, strategies=[config.strategy])
+    scores = classifier.score(classifier.chunk(encoded, config.strategy))
+    pooled = torch.from_numpy(np.nan_to_num(scores.pooled(config.pooling, task), nan=0.5)).float()
+    loss = float(task.loss(pooled, torch.from_numpy(targets)))
+    out = pooled.numpy()
+    if task.kind == SINGLE_LABEL:
+        metric = float((out.argmax(1) == targets).mean())
+    elif task.kind == MULTI_LABEL:
+        chosen = out >= task.threshold
+        true_positive = float((chosen & (targets > 0.5)).sum())
+        metric = 2 * true_positive / max(float(chosen.sum() + (targets > 0.5).sum()), 1.0)
+    else:
+        metric = float(np.abs(out - targets).mean())
+    return {VALIDATION_METRIC[task.kind]: metric, "loss": loss}
+
+
+def selection_score(record: dict, task: str) -> tuple[float, ...]:
+    """How epochs are ranked (higher is better): the validation metric, then the validation loss."""
+    metric = record.get(f"validation_{VALIDATION_METRIC[task]}")
+    loss = record.get("validation_loss", record["train_loss"])
+    if metric is None:
+        return (-loss,)
+    return (-metric if task == REGRESSION else metric, -loss)
 
 
 def _save(model, tokenizer, config: TrainConfig, out: Path, history: list[dict], about: dict) -> None:
@@ -217,8 +326,9 @@ def train(
     progress: bool = True,
     about: dict | None = None,
 ) -> dict:
-    """Fine-tune model_name on (text, label) rows and save the best epoch (by validation accuracy) to out_dir.
+    """Fine-tune model_name on (text, label) rows and save the best epoch (by validation) to out_dir.
 
+    The task type is config.task, else read from the labels (training_targets); labels names the outputs.
     about: what training.json should also record for the model card (the command, the data).
     """
     from accelerate import Accelerator
@@ -228,16 +338,11 @@ def train(
     config.validate()
     if frame.empty:
         raise LongbertError("no training texts")
-    num_labels = int(frame["label"].max()) + 1
-    if frame["label"].min() < 0:
-        raise LongbertError("labels must be integers 0..K-1")
-    if num_labels < 2:
-        raise LongbertError("training needs at least two classes: every label is 0")
-    labels = labels or ([f"LABEL_{i}" for i in range(num_labels)] if num_labels != 2 else ["NEGATIVE", "POSITIVE"])
-    if len(labels) != num_labels:
-        raise LongbertError(f"{len(labels)} label names given for {num_labels} classes")
+    kind, labels, targets = training_targets(frame["label"], config.task, labels)
     if validation is None:
-        frame, validation = split_validation(frame, config.validation_fraction, config.seed)
+        frame, validation = split_validation(frame, config.validation_fraction, config.seed, kind == SINGLE_LABEL)
+        kind, labels, targets = training_targets(frame["label"], kind, labels)
+    validation_targets = training_targets(validation["label"], kind, labels)[2] if len(validation) else targets[:0]
 
     cuda = resolve_device(device).type == "cuda"
     # bf16 autocast (below) is done with torch.autocast, not Accelerator(mixed_precision=...), whose
@@ -245,20 +350,19 @@ def train(
     accelerator = Accelerator(cpu=not cuda)
     set_seed(config.seed)
     id2label = dict(enumerate(labels))
-    label2id = {v: k for k, v in id2label.items()}
     model, tokenizer, _ = load_pretrained(
-        model_name, new_head=True, num_labels=num_labels, id2label=id2label, label2id=label2id
-    )
+        model_name, new_head=True, num_labels=len(labels), id2label=id2label,
+        label2id={v: k for k, v in id2label.items()}, problem_type=kind, ignore_mismatched_sizes=True,
+    )  # fmt: skip
     classifier = LongTextClassifier(
         model, tokenizer, settings=config.settings, device=accelerator.device, precision=config.precision
     )
+    runtime = classifier.runtime.with_options(config.batch_tokens)
     # Train under the classifier's own autocast choice when it is bf16 (fp16 would need loss scaling).
-    autocast = classifier.dtype if classifier.dtype == torch.bfloat16 else None
-    config.strategy.validate(classifier.max_chunk_size)
-    encoded = classifier.encode(frame["text"].tolist(), spans=False)
-    windows = [config.strategy.windows(len(e))[: config.max_chunks] for e in encoded]
-    targets = frame["label"].to_numpy()
-    keep = np.array([len(w) > 0 for w in windows])
+    autocast = runtime.autocast if runtime.autocast == torch.bfloat16 else None
+    encoded = classifier.encode(frame["text"].tolist(), spans=False, strategies=[config.strategy])
+    chunks = chunk(encoded, config.strategy, classifier.max_chunk_size, config.max_chunks)
+    keep = np.array(chunks.counts) > 0
     if not keep.all() and accelerator.is_main_process:
         print(f"skipping {int((~keep).sum())} training texts without tokens")
 
@@ -282,12 +386,11 @@ def train(
         losses, tokens, start = [], 0, time.perf_counter()
         for step in range(steps_per_epoch):
             mine = order[step * config.batch_texts : (step + 1) * config.batch_texts][rank::world]
-            chunks = [window_ids(encoded[t], w) for t in mine for w in windows[t]]
-            counts = [len(windows[t]) for t in mine]
-            target = torch.tensor(targets[mine], device=accelerator.device)
+            batch = chunks.select(mine)
+            target = torch.from_numpy(targets[mine]).to(accelerator.device)
             with torch.autocast(accelerator.device.type, dtype=autocast, enabled=autocast is not None):
                 loss = accumulate_gradients(
-                    model, chunks, counts, target, config, classifier.special, accelerator.device
+                    model, batch, target, classifier.task, config.pooling, classifier.special, runtime
                 )
             average_gradients(model, world)
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
@@ -295,16 +398,17 @@ def train(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             losses.append(loss)
-            tokens += sum(len(c) for c in chunks) * world
+            tokens += int(batch.lengths.sum()) * world
             elapsed = time.perf_counter() - start
             bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(losses[-20:]):.4f}", tok_s=f"{tokens / elapsed:,.0f}")
             bar.update(1)
         model.eval()
         record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "seconds": time.perf_counter() - start}
         if accelerator.is_main_process:
-            record |= {f"validation_{k}": v for k, v in validation_scores(classifier, validation, config).items()}
+            scores = validation_scores(classifier, validation["text"].tolist(), validation_targets, config)
+            record |= {f"validation_{k}": v for k, v in scores.items()}
         history.append(record)
-        score = (record.get("validation_accuracy", 0.0), -record.get("validation_loss", record["train_loss"]))
+        score = selection_score(record, kind)
         if accelerator.is_main_process and (best is None or score > best):
             best, saved_epoch = score, epoch + 1
             _save(model, tokenizer, config, out, history, about or {})
@@ -316,7 +420,7 @@ def train(
     if accelerator.is_main_process:
         _write_record(
             out, about or {}, config, history, saved_epoch=saved_epoch, processes=world, rank_checksums=checksums,
-            device=describe_device(accelerator.device), versions=_versions(), train_texts=len(frame),
+            device=describe_device(accelerator.device), versions=_versions(), train_texts=len(frame), task=kind,
             validation_texts=len(validation),
         )  # fmt: skip
     return result

@@ -3,12 +3,14 @@
 import itertools
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from longbert import Chunking, LongbertError, Truncation, parse_strategy
+from longbert import Chunking, LongbertError, Sentences, Truncation, parse_strategy
 from longbert.chunking import smallest_stride
+from longbert.encoding import Encoded
 
 
 @st.composite
@@ -121,19 +123,20 @@ def test_truncation_keeps_head_and_tail(head, tail, n):
         assert kept == list(range(head)) + list(range(n - tail, n))
 
 
+@pytest.mark.parametrize("kind", [Chunking, Sentences])
 @pytest.mark.parametrize(
-    "chunking, message",
+    "values, message",
     [
-        (Chunking(100, 200, 1), "stride (200) must not exceed chunk_size (100)"),
-        (Chunking(0, 0, 1), "chunk_size must be a positive integer"),
-        (Chunking(100, -1, 1), "stride must be a positive integer"),
-        (Chunking(100, 100, 0), "minimal_chunk_size must be a positive integer"),
-        (Chunking(100, 100, 101), "minimal_chunk_size (101) must not exceed chunk_size (100)"),
+        ((100, 200, 1), "stride (200) must not exceed chunk_size (100)"),
+        ((0, 0, 1), "chunk_size must be a positive integer"),
+        ((100, -1, 1), "stride must be a positive integer"),
+        ((100, 100, 0), "minimal_chunk_size must be a positive integer"),
+        ((100, 100, 101), "minimal_chunk_size (101) must not exceed chunk_size (100)"),
     ],
 )
-def test_invalid_chunking_is_rejected(chunking, message):
+def test_invalid_chunking_is_rejected_when_made(kind, values, message):
     with pytest.raises(LongbertError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        chunking.windows(10)
+        kind(*values)
 
 
 def test_chunk_size_above_the_model_limit_is_rejected():
@@ -164,3 +167,61 @@ def test_parse_strategy(spec, expected):
 def test_parse_strategy_rejects_bad_specs(spec):
     with pytest.raises(LongbertError):
         parse_strategy(spec)
+
+
+@pytest.mark.parametrize(
+    "spec, expected",
+    [("sentences", Sentences(510, 510, 1)), ("sentences 256/128/32", Sentences(256, 128, 32))],
+)
+def test_parse_sentence_strategy(spec, expected):
+    assert parse_strategy(spec) == expected
+
+
+@given(st.sampled_from([Chunking(64, 32, 8), Sentences(64, 32, 8), Truncation(10, 20), parse_strategy("head")]))
+def test_every_strategy_name_parses_back_to_it(strategy):
+    assert parse_strategy(strategy.name) == strategy
+
+
+@st.composite
+def sentence_texts(draw):
+    """A token count and sorted sentence starts inside it, as encode_texts gives them."""
+    n = draw(st.integers(1, 400))
+    starts = draw(st.sets(st.integers(1, max(n - 1, 1)), max_size=60)) if n > 1 else set()
+    return Encoded(np.zeros(n, np.int32), sentence_starts=np.array(sorted(starts), np.int32))
+
+
+@given(chunkings(), sentence_texts())
+def test_sentence_chunks_end_at_sentence_boundaries_and_overlap_by_whole_sentences(chunking, text):
+    strategy = Sentences(chunking.chunk_size, chunking.stride, 1)
+    n, bounds = len(text), set(text.sentence_starts.tolist())
+    chunks = [w[0] for w in strategy.windows(text)]
+    assert chunks[0][0] == 0 and chunks[-1][1] == n
+    covered, previous_end = set(), 0
+    for index, (start, end) in enumerate(chunks):
+        covered.update(range(start, end))
+        assert 0 < end - start <= strategy.chunk_size
+        inside = [b for b in bounds if max(start, previous_end) < b <= start + strategy.chunk_size]
+        previous_end = end
+        if end < n and inside:
+            assert end == max(inside), "a chunk ends at its last sentence boundary that fits"
+        elif end < n:
+            assert end - start == strategy.chunk_size, "a sentence longer than a chunk is cut where it must be"
+        if index:
+            before_start, before_end = chunks[index - 1]
+            assert start > before_start and end > before_end
+            assert start in bounds or start == before_end, "chunks start at a sentence start"
+            assert before_end - start <= strategy.chunk_size - strategy.stride, "overlap at most chunk_size - stride"
+    assert covered == set(range(n))
+
+
+@given(chunkings(), st.integers(1, 400))
+def test_sentence_chunks_equal_fixed_windows_when_every_token_starts_a_sentence(chunking, n):
+    text = Encoded(np.zeros(n, np.int32), sentence_starts=np.arange(1, n, dtype=np.int32))
+    sentences = Sentences(chunking.chunk_size, chunking.stride, chunking.minimal_chunk_size)
+    assert sentences.windows(text) == chunking.windows(n)
+
+
+def test_sentence_chunking_of_a_short_text_needs_no_sentences():
+    assert Sentences(100, 100, 1).windows(Encoded(np.zeros(40, np.int32))) == [((0, 40),)]
+    with pytest.raises(LongbertError, match="sentence starts"):
+        Sentences(10, 10, 1).windows(Encoded(np.zeros(40, np.int32)))

@@ -6,7 +6,7 @@ import torch
 
 from longbert import HEAD_TAIL, Chunking, LongbertError, LongTextClassifier, Truncation
 from longbert.scoring import collate, score_chunks, token_budget_batches
-from longbert.tokenize import SpecialTokens
+from longbert.encoding import SpecialTokens
 
 REVIEWS = [
     "A wonderful film. " * 5,
@@ -174,19 +174,19 @@ def test_collate_adds_the_tokenizers_special_tokens():
 
 def test_rounded_batch_widths_do_not_change_answers(classifier):
     chunks = [e.ids[:n] for e, n in zip(classifier.encode(REVIEWS), (3, 70, 1, 200, 129))]
-    kwargs = {"special": classifier.special, "batch_tokens": 512, "device": classifier.device}
-    plain = score_chunks(classifier.model, chunks, **kwargs)
-    rounded = score_chunks(classifier.model, chunks, pad_multiple=64, **kwargs)
+    runtime = classifier.runtime.with_options(batch_tokens=512)
+    plain = score_chunks(classifier.model, chunks, classifier.special, runtime)
+    rounded = score_chunks(classifier.model, chunks, classifier.special, runtime.with_options(pad_multiple=64))
     assert torch.allclose(plain, rounded, atol=1e-5)
     with pytest.raises(LongbertError, match="pad_multiple must be a positive integer"):
-        score_chunks(classifier.model, chunks, pad_multiple=0, **kwargs)
+        runtime.with_options(pad_multiple=0)
 
 
 def test_half_precision_weights_run_without_autocast(model_dir):
     full = LongTextClassifier.from_pretrained(model_dir, device="cpu", precision="fp32")
     half = LongTextClassifier.from_pretrained(model_dir, device="cpu", precision="fp32")
     half = LongTextClassifier(half.model.to(torch.bfloat16), half.tokenizer, settings=half.settings, device="cpu")
-    assert half.dtype is None and half.precision_name == "bfloat16 weights"
+    assert half.runtime.autocast is None and half.precision_name == "bfloat16 weights"
     assert next(full.model.parameters()).dtype == torch.float32  # on a CPU, loading keeps fp32
     assert_same_predictions(full.predict(REVIEWS), half.predict(REVIEWS), atol=5e-2)
 
@@ -218,9 +218,9 @@ def test_three_class_model(tokenizer):
 
 @pytest.mark.parametrize(
     "num_labels, problem_type, message",
-    [(1, None, "regression"), (2, "regression", "regression"), (3, "multi_label_classification", "multi-label")],
+    [(1, "single_label_classification", "two or more classes"), (2, "ranking", "problem_type 'ranking'")],
 )
-def test_regression_and_multi_label_models_are_refused(tokenizer, num_labels, problem_type, message):
+def test_inconsistent_task_configs_are_refused(tokenizer, num_labels, problem_type, message):
     from conftest import tiny_bert
 
     model = tiny_bert(num_labels=num_labels)
@@ -285,7 +285,7 @@ def test_roberta_style_tokenizer_gets_its_own_special_tokens(tmp_path):
 
 def test_bf16_autocast_stays_close_to_fp32(model_dir, classifier):
     bf16 = LongTextClassifier.from_pretrained(model_dir, device="cpu", precision="bf16")
-    assert bf16.dtype == torch.bfloat16 and bf16.precision_name == "bfloat16 autocast"
+    assert bf16.runtime.autocast == torch.bfloat16 and bf16.precision_name == "bfloat16 autocast"
     assert classifier.precision_name == "float32"
     for fast, exact in zip(bf16.predict(REVIEWS), classifier.predict(REVIEWS)):
         assert np.allclose(fast.probabilities, exact.probabilities, atol=2e-2)

@@ -13,10 +13,10 @@ import torch
 from conftest import save_tiny_encoder, save_tiny_model, tiny_bert
 from safetensors.torch import load_file
 
-from longbert import Chunking, LongbertError, LongTextClassifier
-from longbert.classifier import window_ids
+from longbert import MULTI_LABEL, REGRESSION, SINGLE_LABEL, Chunking, LongbertError, LongTextClassifier, chunk
+from longbert.runtime import runtime_for
 from longbert.cli import main
-from longbert.training import TrainConfig, accumulate_gradients, train
+from longbert.training import TrainConfig, accumulate_gradients, train, training_targets
 
 
 def synthetic(n: int, seed: int = 0) -> pd.DataFrame:
@@ -30,29 +30,36 @@ def synthetic(n: int, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def gradients(model, chunks, counts, labels, budget, pooling):
+def gradients(model, chunks, labels, budget, pooling, task):
     model.zero_grad()
-    config = TrainConfig(pooling=pooling, batch_tokens=budget)
-    from longbert.tokenize import SpecialTokens
+    from longbert.encoding import SpecialTokens
 
     special = SpecialTokens((101,), (102,), 0)
-    loss = accumulate_gradients(model, chunks, counts, labels, config, special, torch.device("cpu"))
+    runtime = runtime_for("cpu", "fp32").with_options(batch_tokens=budget)
+    loss = accumulate_gradients(model, chunks, labels, task, pooling, special, runtime)
     return loss, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
-@pytest.mark.parametrize("pooling", ["mean", "max", "logit_mean"])
-def test_token_budget_passes_give_the_same_gradients_as_one_pass(tokenizer, pooling):
-    model = tiny_bert().train()
+TASK_TARGETS = {
+    SINGLE_LABEL: (2, lambda n: torch.tensor([i % 2 for i in range(n)])),
+    MULTI_LABEL: (3, lambda n: torch.tensor([[i % 2, (i // 2) % 2, 1] for i in range(n)], dtype=torch.float32)),
+    REGRESSION: (1, lambda n: torch.linspace(1, 10, n).reshape(-1, 1)),
+}
+
+
+@pytest.mark.parametrize("kind", [SINGLE_LABEL, MULTI_LABEL, REGRESSION])
+@pytest.mark.parametrize("pooling", ["mean", "max", "logit_mean", "weighted_mean"])
+def test_token_budget_passes_give_the_same_gradients_as_one_pass(tokenizer, pooling, kind):
+    outputs, targets = TASK_TARGETS[kind]
+    model = tiny_bert(num_labels=outputs)
+    model.config.problem_type = kind
     classifier = LongTextClassifier(model, tokenizer, device="cpu", precision="fp32")
     model.train()
     texts = synthetic(6)["text"].tolist()
-    encoded = classifier.encode(texts)
-    windows = [Chunking(64, 32, 1).windows(len(e)) for e in encoded]
-    chunks = [window_ids(e, w) for e, ws in zip(encoded, windows) for w in ws]
-    counts = [len(w) for w in windows]
-    labels = torch.tensor([i % 2 for i in range(6)])
-    loss_one, one = gradients(model, chunks, counts, labels, 1_000_000, pooling)
-    loss_many, many = gradients(model, chunks, counts, labels, 200, pooling)
+    chunks = chunk(classifier.encode(texts), Chunking(64, 32, 1))
+    labels = targets(6)
+    loss_one, one = gradients(model, chunks, labels, 1_000_000, pooling, classifier.task)
+    loss_many, many = gradients(model, chunks, labels, 200, pooling, classifier.task)
     assert loss_one == pytest.approx(loss_many, abs=1e-6)
     assert one.keys() == many.keys()
     for name in one:
@@ -72,7 +79,7 @@ def test_pooled_training_learns_and_saves_a_loadable_model(tmp_path):
     assert {"model.safetensors", "config.json", "tokenizer.json", "longbert.json", "training.json"} <= files
     assert not any(name.endswith((".bin", ".pt", ".pkl", ".pth")) for name in files), "no pickle anywhere"
     loaded = LongTextClassifier.from_pretrained(tmp_path / "out", device="cpu", precision="fp32")
-    assert loaded.settings.chunking == Chunking(64, 64, 1)
+    assert loaded.settings.strategy == Chunking(64, 64, 1)
     assert loaded.labels == ["NEGATIVE", "POSITIVE"]
     assert loaded.predict("good great fine " * 100)[0].label == "POSITIVE"
     assert loaded.predict("bad awful poor " * 100)[0].label == "NEGATIVE"
@@ -169,12 +176,75 @@ def test_training_starts_from_a_base_checkpoint_that_predict_refuses(tmp_path):
     "labels, names, message",
     [
         ([], None, "no training texts"),
-        ([0, -1], None, "labels must be integers 0..K-1"),
-        ([0, 0], None, "at least two classes"),
-        ([0, 1, 2], ["a", "b"], "2 label names given for 3 classes"),
+        ([0, -1], None, "row 1: single-label labels must be integers 0..K-1, got -1"),
+        ([0, 0], None, "at least two classes: every label is 0"),
+        ([0, 1, 2], ["a", "b"], "label 2 is out of range for 2 label names"),
+        (["good", "bad"], None, "row 0: single-label labels must be integers"),
+        ([0, float("nan")], None, "row 1: single-label labels must be integers"),
+        ([0, 1.5], None, "for a numeric target use --task regression"),
+        ([["a"], "b"], None, "row 1: multi-label labels must be a list"),
+        ([["a", "b"], ["c"]], ["a", "b"], r"labels \['c'\] are not among the label names"),
+        ([[0, 1], [2]], None, None),
     ],
 )
 def test_train_rejects_bad_labels(model_dir, tmp_path, labels, names, message):
-    frame = pd.DataFrame({"text": ["a film"] * len(labels), "label": labels}, dtype=object).astype({"label": int})
+    frame = pd.DataFrame({"text": ["a film"] * len(labels), "label": pd.Series(labels, dtype=object)})
+    if message is None:  # well-formed: three labels from indices, multi-hot
+        assert training_targets(frame["label"])[1:][0] == ["LABEL_0", "LABEL_1", "LABEL_2"]
+        return
     with pytest.raises(LongbertError, match=message):
         train(str(model_dir), frame, tmp_path / "out", TrainConfig(), labels=names, device="cpu", progress=False)
+
+
+def test_regression_labels_must_be_numbers():
+    with pytest.raises(LongbertError, match="row 1: regression labels must be finite numbers, got 'x'"):
+        training_targets([1.5, "x"], "regression")
+    kind, names, targets = training_targets([1.5, 2.0])
+    assert kind == REGRESSION and names == ["value"] and targets.shape == (2, 1)
+
+
+def multi_label_frame(n: int, seed: int = 0) -> pd.DataFrame:
+    """Texts of sentiment words and topic words; labels: the sentiment, and 'plot' where the topic words are plot's."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        size = int(rng.integers(20, 200))
+        sentiment = ["good", "great"] if i % 2 else ["bad", "awful"]
+        topic = ["plot", "story"] if (i // 2) % 2 else ["actor", "cast"]
+        words = list(rng.choice(sentiment, size)) + list(rng.choice(topic, size))
+        rng.shuffle(words)
+        labels = ["positive" if i % 2 else "negative"] + (["plot"] if (i // 2) % 2 else [])
+        rows.append({"text": " ".join(words), "label": labels})
+    return pd.DataFrame(rows)
+
+
+def test_multi_label_training_learns_and_saves_a_multi_label_model(tmp_path):
+    base = save_tiny_encoder(tmp_path / "base")
+    config = TrainConfig(
+        chunking=Chunking(64, 64, 1), epochs=4, learning_rate=3e-3, batch_texts=4, batch_tokens=1024,
+        warmup_ratio=0.0, precision="fp32", threshold=0.4,
+    )  # fmt: skip
+    result = train(str(base), multi_label_frame(96), tmp_path / "out", config,
+                   validation=multi_label_frame(32, seed=1), progress=False)  # fmt: skip
+    assert result["history"][-1]["validation_micro_f1"] > 0.9
+    loaded = LongTextClassifier.from_pretrained(tmp_path / "out", device="cpu", precision="fp32")
+    assert loaded.task.kind == MULTI_LABEL and loaded.task.threshold == 0.4
+    assert loaded.labels == ["negative", "plot", "positive"]
+    (prediction,) = loaded.predict("great plot good story " * 50)
+    assert set(prediction.labels) == {"positive", "plot"}
+    assert json.loads((tmp_path / "out" / "training.json").read_text())["task"] == MULTI_LABEL
+
+
+def test_regression_training_learns_a_value(tmp_path):
+    base = save_tiny_encoder(tmp_path / "base")
+    frame = synthetic(96).assign(label=lambda f: f["label"] * 8.0 + 1.0)
+    config = TrainConfig(
+        chunking=Chunking(64, 64, 1), epochs=6, learning_rate=3e-3, batch_texts=8, batch_tokens=1024,
+        warmup_ratio=0.0, precision="fp32", task="regression",
+    )  # fmt: skip
+    validation = synthetic(32, seed=1).assign(label=lambda f: f["label"] * 8.0 + 1.0)
+    result = train(str(base), frame, tmp_path / "out", config, validation=validation, progress=False)
+    assert result["history"][-1]["validation_mae"] < 1.5
+    loaded = LongTextClassifier.from_pretrained(tmp_path / "out", device="cpu", precision="fp32")
+    assert loaded.task.kind == REGRESSION
+    assert loaded.predict("good great " * 100)[0].value > loaded.predict("bad awful " * 100)[0].value + 4

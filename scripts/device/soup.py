@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 from longbert import LongTextClassifier
 from longbert.chunking import Chunking
 from longbert.data import load_imdb
-from longbert.devices import describe_device
+from longbert.runtime import describe_device
 from longbert.loading import load_pretrained
 from longbert.training import TrainConfig, split_validation, validation_scores
 

@@ -1,5 +1,7 @@
 """Tokenize whole texts into content token ids that map back to character spans, with the model's own tokenizer.
 
+(Named encoding, not tokenize, so that it never shadows Python's own tokenize module.)
+
 Works on the Rust `tokenizers` backend of any fast Hugging Face tokenizer: no truncation, no
 padding, no special tokens (those are added per chunk, as the tokenizer itself would add them).
 """
@@ -33,6 +35,7 @@ class Encoded:
 
     ids: np.ndarray
     pieces: tuple[tuple[int, int, Encoding], ...] | None = None  # (first token, first character, encoding)
+    sentence_starts: np.ndarray | None = None  # token indices where a sentence starts, when asked for
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -124,35 +127,59 @@ def _cut_points(text: str, piece_chars: int) -> list[int]:
     return cuts
 
 
+def sentence_char_starts(text: str) -> list[int]:
+    """Character offsets where the sentences of a text start, from blingfire (the optional `sentences` extra)."""
+    try:
+        import blingfire
+    except ImportError as error:
+        raise LongbertError(
+            "sentence-aware chunking needs blingfire: pip install 'longbert[sentences]'"
+        ) from error
+    return [start for start, _ in blingfire.text_to_sentences_and_offsets(text)[1]]
+
+
+def _sentence_token_starts(text: str, pieces: list[tuple[int, int, Encoding]]) -> np.ndarray:
+    """Token indices of sentence starts: each sentence's first character mapped to the first token at or after it."""
+    token_chars = np.concatenate([np.asarray(e.offsets, np.int64).reshape(-1, 2)[:, 0] + s for _, s, e in pieces])
+    starts = np.searchsorted(token_chars, sentence_char_starts(text), side="left")
+    return np.unique(starts[(starts > 0) & (starts < len(token_chars))]).astype(np.int32)
+
+
 def encode_texts(
     backend: Tokenizer,
     texts: Sequence[str],
     *,
     clean_markup: bool = False,
     spans: bool = True,
+    sentences_over: int | None = None,
     piece_chars: int = PIECE_CHARS,
 ) -> list[Encoded]:
     """Tokenize texts without special tokens. With spans, each result keeps its tokenizer encodings (about
-    100 bytes a token) so token ranges map back to the original text; without, only the ids are kept."""
+    100 bytes a token) so token ranges map back to the original text; without, only the ids are kept.
+    sentences_over: find the sentence starts of every text longer than this many tokens (shorter ones fit
+    one chunk and need none)."""
     pieces: list[str] = []
     owners: list[tuple[int, int]] = []
+    cleaned: list[str] = []
     for index, text in enumerate(texts):
         if not isinstance(text, str):
             raise LongbertError(f"text {index} is {type(text).__name__}, not a string")
         if clean_markup:
             text = strip_markup(text)
+        cleaned.append(text)
         cuts = _cut_points(text, piece_chars)
         for start, end in itertools.pairwise(cuts):
             pieces.append(text[start:end])
             owners.append((index, start))
     encodings = backend.encode_batch(pieces, add_special_tokens=False) if pieces else []
-    ids: list[list[np.ndarray]] = [[] for _ in texts]
     kept: list[list[tuple[int, int, Encoding]]] = [[] for _ in texts]
+    sizes = [0] * len(texts)
     for (index, shift), encoding in zip(owners, encodings):
-        if spans:
-            kept[index].append((sum(len(i) for i in ids[index]), shift, encoding))
-        ids[index].append(np.asarray(encoding.ids, dtype=np.int32))
-    return [
-        Encoded(np.concatenate(i) if i else np.zeros(0, np.int32), tuple(k) if spans else None)
-        for i, k in zip(ids, kept)
-    ]
+        kept[index].append((sizes[index], shift, encoding))
+        sizes[index] += len(encoding.ids)
+    results = []
+    for text, own, size in zip(cleaned, kept, sizes):
+        ids = np.concatenate([np.asarray(e.ids, np.int32) for _, _, e in own]) if own else np.zeros(0, np.int32)
+        starts = _sentence_token_starts(text, own) if sentences_over is not None and size > sentences_over else None
+        results.append(Encoded(ids, tuple(own) if spans else None, starts))
+    return results

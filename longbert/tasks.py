@@ -1,0 +1,97 @@
+"""Task types, read from a model's config: what a chunk's outputs mean, how they pool, decide and train.
+
+- single_label_classification: a softmax over 2+ classes; the answer is the most probable class;
+- multi_label_classification: a sigmoid per label; the answer is every label at or above the threshold;
+- regression: the raw outputs (one for a plain regression model); the answer is the value.
+The names are transformers' `problem_type` values; a config without one is regression with one
+output and single-label otherwise, as transformers itself assumes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from longbert.errors import LongbertError
+from longbert.pooling import ACTIVATIONS, pool
+
+SINGLE_LABEL = "single_label_classification"
+MULTI_LABEL = "multi_label_classification"
+REGRESSION = "regression"
+TASKS = (SINGLE_LABEL, MULTI_LABEL, REGRESSION)
+SHORT_NAMES = {"single_label": SINGLE_LABEL, "multi_label": MULTI_LABEL, "regression": REGRESSION}
+
+
+def check_threshold(threshold: float) -> float:
+    """A multi-label decision threshold strictly between 0 and 1."""
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 < threshold < 1:
+        raise LongbertError(f"threshold must be a number between 0 and 1, got {threshold!r}")
+    return float(threshold)
+
+
+def task_kind(name: str) -> str:
+    """A task type from its full or short name (single_label, multi_label, regression)."""
+    kind = SHORT_NAMES.get(name, name)
+    if kind not in TASKS:
+        raise LongbertError(f"unknown task {name!r}: use single_label, multi_label or regression")
+    return kind
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a model's outputs mean: its task type, its output names and (multi-label) its decision threshold."""
+
+    kind: str
+    labels: tuple[str, ...]
+    threshold: float = 0.5
+
+    @property
+    def activation(self) -> str:
+        return {SINGLE_LABEL: "softmax", MULTI_LABEL: "sigmoid", REGRESSION: "identity"}[self.kind]
+
+    def activate(self, logits: torch.Tensor) -> torch.Tensor:
+        """Per-chunk outputs: class probabilities, label probabilities or raw values."""
+        return ACTIVATIONS[self.activation](logits.float())
+
+    def pool(self, logits: torch.Tensor, counts: Sequence[int], method: str, lengths: torch.Tensor | None = None):
+        """Pooled outputs [n_texts, n_outputs] of consecutive texts' chunk logits."""
+        return pool(logits, counts, method, lengths, self.activation)
+
+    def loss(self, pooled: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The training loss of pooled outputs: cross-entropy, binary cross-entropy per label, or squared error."""
+        if self.kind == SINGLE_LABEL:
+            return -pooled.gather(1, targets[:, None].long()).clamp_min(1e-12).log().mean()
+        if self.kind == MULTI_LABEL:
+            return torch.nn.functional.binary_cross_entropy(pooled.clamp(1e-7, 1 - 1e-7), targets.float())
+        return torch.nn.functional.mse_loss(pooled, targets.float().reshape(pooled.shape))
+
+    def decide(self, pooled: Sequence[float]) -> dict:
+        """The answer for one text's pooled outputs, as the fields of a Prediction."""
+        values = tuple(float(v) for v in pooled)
+        if self.kind == SINGLE_LABEL:
+            best = max(range(len(values)), key=values.__getitem__)
+            return {"label": self.labels[best], "probabilities": values}
+        if self.kind == MULTI_LABEL:
+            chosen = tuple(name for name, p in zip(self.labels, values) if p >= self.threshold)
+            return {"labels": chosen, "probabilities": values}
+        return {"value": values[0] if len(values) == 1 else values}
+
+
+def task_for(config, threshold: float = 0.5) -> Task:
+    """The task of a transformers config (problem_type, num_labels, id2label), checked for consistency."""
+    n = int(config.num_labels)
+    kind = config.problem_type or (REGRESSION if n == 1 else SINGLE_LABEL)
+    if kind not in TASKS:
+        raise LongbertError(f"the model's problem_type {kind!r} is not one of {', '.join(TASKS)}")
+    if kind == SINGLE_LABEL and n < 2:
+        raise LongbertError("the model is single-label with one output: a classifier needs two or more classes")
+    labels = tuple(str(config.id2label.get(i, f"LABEL_{i}")) for i in range(n))
+    return Task(kind, labels, check_threshold(threshold))
+
+
+def is_number(value) -> bool:
+    """A real, finite number (not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
