@@ -264,15 +264,19 @@ def _optimizer(model, config: TrainConfig) -> torch.optim.Optimizer:
 VALIDATION_METRIC = {SINGLE_LABEL: "accuracy", MULTI_LABEL: "micro_f1", REGRESSION: "mae"}
 
 
-def validation_scores(classifier: LongTextClassifier, texts: list[str], targets: np.ndarray, config) -> dict:
+def validation_scores(
+    classifier: LongTextClassifier, texts: list[str], targets: np.ndarray, config, scale: tuple = (0.0, 1.0)
+) -> dict:
     """The task's loss and its main metric (accuracy, micro-F1 or MAE) on labelled texts, chunked and pooled
-    as config trains (used by soups too); texts without tokens count as wrong."""
+    as config trains (used by soups too); texts without tokens count as wrong. scale: (mean, std) that a
+    regression model's outputs are standardized by while it trains."""
     if not texts:
         return {}
     task = classifier.task
     encoded = classifier.encode(texts, spans=False, strategies=[config.strategy])
     scores = classifier.score(classifier.chunk(encoded, config.strategy))
-    pooled = torch.from_numpy(np.nan_to_num(scores.pooled(config.pooling, task), nan=0.5)).float()
+    pooled = np.nan_to_num(scores.pooled(config.pooling, task), nan=0.5) * scale[1] + scale[0]
+    pooled = torch.from_numpy(pooled).float()
     loss = float(task.loss(pooled, torch.from_numpy(targets)))
     out = pooled.numpy()
     if task.kind == SINGLE_LABEL:
@@ -295,12 +299,32 @@ def selection_score(record: dict, task: str) -> tuple[float, ...]:
     return (-metric if task == REGRESSION else metric, -loss)
 
 
-def _save(model, tokenizer, config: TrainConfig, out: Path, history: list[dict], about: dict) -> None:
+def output_layer_name(model) -> str:
+    """The name of the model's last linear layer with one output per label: the head's output layer."""
+    names = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
+    names = [n for n in names if model.get_submodule(n).out_features == model.config.num_labels]
+    if not names:
+        raise LongbertError("cannot find the model's output layer (a linear layer with one output per label)")
+    return names[-1]
+
+
+def standardization(targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) per regression output: training fits standardized targets, which a head initialized near
+    zero reaches in a few steps whatever the targets' units; saving folds them back into the output layer."""
+    std = targets.std(0)
+    return targets.mean(0), np.where(std > 1e-6, std, 1.0)
+
+
+def _save(model, tokenizer, config: TrainConfig, out: Path, history: list[dict], about: dict, scale=None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     dtype = getattr(torch, config.save_dtype)
-    state = {
-        k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype) for k, v in model.state_dict().items()
-    }
+    state = {k: v.detach().float().cpu() if v.is_floating_point() else v.cpu() for k, v in model.state_dict().items()}
+    if scale is not None:  # the outputs were standardized: fold (mean, std) back into the output layer
+        layer = output_layer_name(model)
+        mean, std = (torch.from_numpy(np.asarray(v, np.float32)) for v in scale)
+        state[f"{layer}.weight"] = state[f"{layer}.weight"] * std[:, None]
+        state[f"{layer}.bias"] = state[f"{layer}.bias"] * std + mean
+    state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     with quiet_transformers():  # no "Writing model shards" bar for one file at every best epoch
         model.save_pretrained(out, state_dict=state, safe_serialization=True)
     tokenizer.save_pretrained(out)
@@ -343,6 +367,9 @@ def train(
         frame, validation = split_validation(frame, config.validation_fraction, config.seed, kind == SINGLE_LABEL)
         kind, labels, targets = training_targets(frame["label"], kind, labels)
     validation_targets = training_targets(validation["label"], kind, labels)[2] if len(validation) else targets[:0]
+    scale = standardization(targets) if kind == REGRESSION else None
+    if scale is not None:
+        targets = ((targets - scale[0]) / scale[1]).astype(np.float32)
 
     cuda = resolve_device(device).type == "cuda"
     # bf16 autocast (below) is done with torch.autocast, not Accelerator(mixed_precision=...), whose
@@ -404,14 +431,18 @@ def train(
             bar.update(1)
         model.eval()
         record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "seconds": time.perf_counter() - start}
+        if scale is not None:
+            record["train_loss"] *= float(np.mean(scale[1] ** 2))  # in the targets' units, like validation
         if accelerator.is_main_process:
-            scores = validation_scores(classifier, validation["text"].tolist(), validation_targets, config)
+            scores = validation_scores(
+                classifier, validation["text"].tolist(), validation_targets, config, scale or (0.0, 1.0)
+            )
             record |= {f"validation_{k}": v for k, v in scores.items()}
         history.append(record)
         score = selection_score(record, kind)
         if accelerator.is_main_process and (best is None or score > best):
             best, saved_epoch = score, epoch + 1
-            _save(model, tokenizer, config, out, history, about or {})
+            _save(model, tokenizer, config, out, history, about or {}, scale)
         accelerator.wait_for_everyone()
     bar.close()
     checksum = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1)

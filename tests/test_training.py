@@ -239,7 +239,7 @@ def test_regression_training_learns_a_value(tmp_path):
     base = save_tiny_encoder(tmp_path / "base")
     frame = synthetic(96).assign(label=lambda f: f["label"] * 8.0 + 1.0)
     config = TrainConfig(
-        chunking=Chunking(64, 64, 1), epochs=6, learning_rate=3e-3, batch_texts=8, batch_tokens=1024,
+        chunking=Chunking(64, 64, 1), epochs=4, learning_rate=3e-3, batch_texts=4, batch_tokens=1024,
         warmup_ratio=0.0, precision="fp32", task="regression",
     )  # fmt: skip
     validation = synthetic(32, seed=1).assign(label=lambda f: f["label"] * 8.0 + 1.0)

@@ -1,0 +1,26 @@
+"""A core install (no extras) runs `longbert predict`: longbert imports no optional package on that path."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+HELPERS = Path(__file__).parent / "helpers"
+
+
+def test_predict_runs_without_any_optional_package(model_dir):
+    done = subprocess.run(
+        [sys.executable, str(HELPERS / "core_only.py"), "predict", "--model", str(model_dir), "--quiet"],
+        input='{"text": "A wonderful, moving film. I loved it."}\n', capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["num_tokens"] == 10
+
+
+def test_the_guard_refuses_optional_imports_from_longbert_only():
+    code = (
+        f"import sys; sys.path.insert(0, {str(HELPERS)!r}); import core_only; core_only.guard(); import pandas; "
+        "exec('import pandas', {'__name__': 'longbert.somewhere'})"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "No module named 'pandas' (not in the core install)" in done.stderr

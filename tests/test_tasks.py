@@ -1,0 +1,145 @@
+"""Every task type end to end through `longbert predict`: per-chunk outputs equal the model's own on each chunk."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import TOKENIZER_DIR, tiny_bert
+from transformers import AutoTokenizer
+
+from longbert import MULTI_LABEL, REGRESSION, SINGLE_LABEL, LongbertError, LongTextClassifier
+from longbert.cli import main
+
+WORDS = "good bad plot acting music long dull great story ending".split()
+TEXT = " ".join(WORDS[(i * 7 + i // 3) % len(WORDS)] for i in range(145))  # 145 tokens
+# chunk 64, stride 40, minimal 30: [0, 64), [40, 104), [80, 144); the last [120, 145) has 25 tokens and is dropped
+CHUNKS = [(0, 64), (40, 104), (80, 144)]
+TASKS = {SINGLE_LABEL: 3, MULTI_LABEL: 4, REGRESSION: 1}
+
+
+def save_task_model(directory, kind: str):
+    model = tiny_bert(num_labels=TASKS[kind], seed=3)
+    model.config.problem_type = kind
+    model.config.id2label = {i: f"L{i}" for i in range(TASKS[kind])}
+    model.config.label2id = {f"L{i}": i for i in range(TASKS[kind])}
+    model.save_pretrained(directory)
+    AutoTokenizer.from_pretrained(TOKENIZER_DIR).save_pretrained(directory)
+    return model
+
+
+def reference_chunk_outputs(model, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each chunk run alone through the model with the tokenizer's own special tokens: (logits, outputs)."""
+    tokenizer = AutoTokenizer.from_pretrained(TOKENIZER_DIR)
+    ids = tokenizer(TEXT, add_special_tokens=False)["input_ids"]
+    assert len(ids) == 145
+    logits = []
+    with torch.no_grad():
+        for start, end in CHUNKS:
+            chunk = torch.tensor([[tokenizer.cls_token_id, *ids[start:end], tokenizer.sep_token_id]])
+            logits.append(model(input_ids=chunk).logits[0].double())
+    logits = torch.stack(logits)
+    activation = {SINGLE_LABEL: lambda x: x.softmax(-1), MULTI_LABEL: torch.sigmoid, REGRESSION: lambda x: x}[kind]
+    return logits.numpy(), activation(logits).numpy()
+
+
+def reference_pool(logits: np.ndarray, outputs: np.ndarray, method: str, kind: str) -> np.ndarray:
+    sizes = np.array([end - start for start, end in CHUNKS], dtype=float)
+    if method == "logit_mean":
+        mean = torch.from_numpy(logits.mean(0))
+        return {SINGLE_LABEL: mean.softmax(-1), MULTI_LABEL: torch.sigmoid(mean), REGRESSION: mean}[kind].numpy()
+    pooled = {
+        "mean": outputs.mean(0),
+        "max": outputs.max(0),
+        "median": np.median(outputs, 0),
+        "weighted_mean": (outputs * sizes[:, None]).sum(0) / sizes.sum(),
+    }[method]
+    if kind == SINGLE_LABEL and method in ("max", "median"):
+        return pooled / pooled.sum()
+    return pooled
+
+
+@pytest.mark.parametrize("kind", list(TASKS))
+@pytest.mark.parametrize("method", ["mean", "max", "logit_mean", "median", "weighted_mean"])
+def test_predict_gives_the_models_own_chunk_outputs_pooled_as_described(capsys, tmp_path, kind, method):
+    model = save_task_model(tmp_path / "model", kind)
+    (tmp_path / "text.txt").write_text(TEXT)
+    code = main([
+        "predict", str(tmp_path / "text.txt"), "--model", str(tmp_path / "model"), "--chunk-size", "64",
+        "--stride", "40", "--minimal-chunk-size", "30", "--pooling", method, "--precision", "fp32", "--device", "cpu",
+    ])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    record = json.loads(out)
+    logits, outputs = reference_chunk_outputs(model, kind)
+    assert [c["tokens"] for c in record["chunks"]] == [64, 64, 64]
+    labels = [f"L{i}" for i in range(TASKS[kind])]
+    if kind == REGRESSION:
+        assert "label" not in record and "probabilities" not in record
+        assert np.allclose([c["value"] for c in record["chunks"]], outputs[:, 0], atol=1e-4)
+        assert record["value"] == pytest.approx(reference_pool(logits, outputs, method, kind)[0], abs=1e-4)
+        return
+    chunk_probabilities = [[c["probabilities"][name] for name in labels] for c in record["chunks"]]
+    assert np.allclose(chunk_probabilities, outputs, atol=1e-4)
+    pooled = reference_pool(logits, outputs, method, kind)
+    assert np.allclose([record["probabilities"][name] for name in labels], pooled, atol=1e-4)
+    if kind == SINGLE_LABEL:
+        assert record["label"] == labels[int(np.argmax(pooled))]
+    else:
+        assert "label" not in record
+        assert record["labels"] == [name for name, p in zip(labels, pooled) if p >= 0.5]
+
+
+def test_multi_label_threshold_from_the_command_line_and_settings(capsys, tmp_path):
+    from longbert.settings import Settings, load_settings, save_settings
+
+    save_task_model(tmp_path / "model", MULTI_LABEL)
+    (tmp_path / "text.txt").write_text(TEXT)
+    args = ["predict", str(tmp_path / "text.txt"), "--model", str(tmp_path / "model"), "--precision", "fp32"]
+    for threshold in ("0.01", "0.99"):
+        assert main([*args, "--threshold", threshold]) == 0
+        record = json.loads(capsys.readouterr().out)
+        expected = [k for k, p in record["probabilities"].items() if p >= float(threshold)]
+        assert record["labels"] == expected
+    assert len(expected) == 0
+    save_settings(Settings(threshold=0.01), tmp_path / "model")
+    assert load_settings(tmp_path / "model").threshold == 0.01
+    assert main(args) == 0
+    assert len(json.loads(capsys.readouterr().out)["labels"]) == 4
+
+
+@pytest.mark.parametrize(
+    "kind, args, message",
+    [
+        (SINGLE_LABEL, ["--threshold", "0.3"], "--threshold applies to multi-label models"),
+        (MULTI_LABEL, ["--threshold", "1.5"], "threshold must be a number between 0 and 1"),
+    ],
+)
+def test_task_mismatches_are_one_line_errors(capsys, tmp_path, kind, args, message):
+    save_task_model(tmp_path / "model", kind)
+    (tmp_path / "text.txt").write_text(TEXT)
+    capsys.readouterr()
+    code = main(["predict", str(tmp_path / "text.txt"), "--model", str(tmp_path / "model"), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_regression_model_saved_with_two_labels_is_refused(tmp_path):
+    model = tiny_bert(num_labels=1)
+    model.config.problem_type = "single_label_classification"
+    with pytest.raises(LongbertError, match="two or more classes"):
+        LongTextClassifier(model, AutoTokenizer.from_pretrained(TOKENIZER_DIR), device="cpu")
+
+
+def test_sentence_strategy_from_the_command_line(capsys, tmp_path):
+    save_task_model(tmp_path / "model", SINGLE_LABEL)
+    text = "The plot is thin. The acting is good. " * 40
+    (tmp_path / "text.txt").write_text(text)
+    code = main(["predict", str(tmp_path / "text.txt"), "--model", str(tmp_path / "model"), "--strategy",
+                 "sentences 64/64/1", "--precision", "fp32"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["num_chunks"] > 1
+    for chunk in record["chunks"][:-1]:
+        assert text[: chunk["span"][1]].endswith("."), "every chunk but the last ends at a sentence's end"
