@@ -49,8 +49,10 @@ MAX_CHUNKS = int(os.environ.get("LONGBERT_MAX_CHUNKS", "512"))
 # Distinct chunks one evaluation run may score: 2,000 reviews cut 3,078 under the default grid (a minute
 # on a 2-core CPU); 20,000 take about 6 minutes there.
 MAX_RUN_CHUNKS = int(os.environ.get("LONGBERT_MAX_RUN_CHUNKS", "20000"))
-METRICS = ["setting", "accuracy", "accuracy_low", "accuracy_high", "f1", "roc_auc", "log_loss", "brier",
-           "accuracy_diff", "mcnemar_p"]  # fmt: skip
+# Table columns, where a task's results have them (single-label, multi-label, regression).
+METRICS = ["setting", "accuracy", "accuracy_low", "accuracy_high", "f1", "micro_f1", "macro_f1", "subset_accuracy",
+           "hamming_loss", "mae", "rmse", "r2", "spearman", "pearson", "roc_auc", "log_loss", "brier", "chunks",
+           "accuracy_diff", "mae_diff", "mcnemar_p", "wilcoxon_p"]  # fmt: skip
 
 
 def model_choices() -> list[str]:
@@ -101,8 +103,8 @@ def classify(text: str, model: str, chunk_size: int, stride: int, minimal: int, 
         strategy.validate(classifier.max_chunk_size)
         head_strategy = Truncation(min(HEAD.head, classifier.max_chunk_size), 0)
         start = time.perf_counter()
-        encoded = classifier.encode([text])
-        chunks = len(strategy.windows(len(encoded[0])))
+        encoded = classifier.encode([text], strategies=[strategy])
+        chunks = len(strategy.windows(encoded[0]))
         if chunks > MAX_CHUNKS:
             fits = smallest_stride(strategy, len(encoded[0]), MAX_CHUNKS)
             return (views.too_many_chunks(len(encoded[0]), chunks, MAX_CHUNKS, fits), *empty)
@@ -112,19 +114,13 @@ def classify(text: str, model: str, chunk_size: int, stride: int, minimal: int, 
     except LongbertError as error:
         return (f"**Error:** {error}", *empty)
     verdict = views.verdict(prediction, head, head_strategy.head, pooling, seconds)
-    if prediction.label is None:
+    if not prediction.chunks:
         return (verdict, *empty)
-    positive = [c.probabilities[1] for c in prediction.chunks] if len(classifier.labels) == 2 else None
-    chart = figures.chunk_figure(
-        positive or [max(c.probabilities) for c in prediction.chunks],
-        prediction.probabilities[1] if positive else None,
-        pooling,
-        classifier.labels[1] if positive else "top class",
-    )
+    shades, meaning = views.chunk_shades(prediction, classifier.labels)
     return (
         verdict,
-        chart,
-        views.shaded_text(text, prediction),
+        figures.prediction_figure(prediction, classifier.labels, pooling),
+        views.shaded_text(text, prediction, shades, meaning),
     )
 
 
@@ -138,10 +134,14 @@ def keep_stride_in_range(chunk_size: int, stride: int, minimal: int):
 
 
 def results_table(summary: dict, source: str) -> pd.DataFrame:
+    """Settings x metrics of a results summary of any task type (the metrics its rows have)."""
     frame = pd.DataFrame(summary["rows"])
-    rows = frame[METRICS].round(4)
+    columns = [c for c in METRICS if c in frame]
+    rows = frame[columns].round(4)
     rows.insert(0, "source", source)
-    rows["mcnemar_p"] = [f"{p:.2g}" if p == p else "-" for p in frame["mcnemar_p"]]  # 3.5e-10, not rounded to 0
+    for name in ("mcnemar_p", "wilcoxon_p"):  # 3.5e-10, not rounded to 0
+        if name in frame:
+            rows[name] = [f"{p:.2g}" if p == p else "-" for p in frame[name]]
     return rows
 
 

@@ -6,7 +6,7 @@ import bisect
 import html
 import itertools
 
-from longbert import Prediction
+from longbert import MULTI_LABEL, REGRESSION, Prediction
 
 
 def _color(positive: float) -> str:
@@ -16,18 +16,35 @@ def _color(positive: float) -> str:
     return f"rgba({rgb[0]}, {rgb[1]}, {rgb[2]}, {0.12 + 0.5 * strength:.2f})"
 
 
-def shaded_text(text: str, prediction: Prediction, positive_index: int = 1) -> str:
-    """The text with each stretch shaded by the mean positive probability of the chunks that cover it.
+def chunk_shades(prediction: Prediction, labels: list[str]) -> tuple[list[float], str]:
+    """Each chunk's shade in [0, 1] and what it means: P(positive class) for two classes, the top label's
+    probability for multi-label and for more classes, the value scaled between the text's lowest and highest
+    chunk for regression."""
+    chunks = prediction.chunks
+    if prediction.task == REGRESSION:
+        values = [c.value if isinstance(c.value, float) else c.value[0] for c in chunks]
+        low, high = min(values, default=0.0), max(values, default=0.0)
+        return [0.5 if high == low else (v - low) / (high - low) for v in values], "value, scaled low to high"
+    if prediction.task != MULTI_LABEL and len(labels) == 2:
+        return [c.probabilities[1] for c in chunks], f"P({labels[1]})"
+    return [max(c.probabilities) for c in chunks], "top label's probability"
+
+
+def shaded_text(
+    text: str, prediction: Prediction, shades: list[float] | None = None, meaning: str = "P(positive)"
+) -> str:
+    """The text with each stretch shaded by the mean shade of the chunks that cover it (default: P(class 1)).
 
     Overlapping chunks share a stretch, which gets their mean and a tooltip naming them; text in
     no chunk (a dropped short tail, or the middle under head+tail truncation) stays unshaded.
     """
+    shades = [c.probabilities[1] for c in prediction.chunks] if shades is None else shades
     bounds = sorted({0, len(text), *(cut for c in prediction.chunks for span in c.spans for cut in span)})
     covers: list[list[tuple[int, float]]] = [[] for _ in bounds[1:]]
     for i, chunk in enumerate(prediction.chunks):
         for start, end in chunk.spans:
             for k in range(bisect.bisect_left(bounds, start), bisect.bisect_left(bounds, end)):
-                covers[k].append((i, chunk.probabilities[positive_index]))
+                covers[k].append((i, shades[i]))
     parts = []
     for (start, end), covering in zip(itertools.pairwise(bounds), covers, strict=True):
         piece = html.escape(text[start:end])
@@ -36,23 +53,32 @@ def shaded_text(text: str, prediction: Prediction, positive_index: int = 1) -> s
             continue
         mean = sum(p for _, p in covering) / len(covering)
         names = ", ".join(str(i + 1) for i, _ in covering)
-        title = f"chunk{'s' if len(covering) > 1 else ''} {names}: P(positive) = {mean:.3f}"
+        title = f"chunk{'s' if len(covering) > 1 else ''} {names}: {meaning} = {mean:.3f}"
         parts.append(f'<span title="{title}" style="background:{_color(mean)}">{piece}</span>')
     body = "".join(parts)
     return f'<div style="white-space:pre-wrap;line-height:1.6;max-height:420px;overflow-y:auto">{body}</div>'
 
 
+def answer(prediction: Prediction) -> tuple[str, str]:
+    """A prediction's answer, and how sure it is, in words: a label, a set of labels, or a value."""
+    if prediction.task == REGRESSION:
+        value = prediction.value
+        return (f"{value:.3g}" if isinstance(value, float) else ", ".join(f"{v:.3g}" for v in value)), "value"
+    if prediction.task == MULTI_LABEL:
+        return ", ".join(prediction.labels) or "no label", f"top {max(prediction.probabilities):.1%}"
+    return prediction.label, f"{max(prediction.probabilities):.1%}"
+
+
 def verdict(prediction: Prediction, head: Prediction, head_size: int, pooling: str, seconds: float) -> str:
     """Markdown: the chunked verdict, the verdict of head truncation to head_size tokens beside it, counts and time."""
-    if prediction.label is None:
+    if not prediction.chunks:
         return "The review has no words to classify: paste some text."
-    top = max(prediction.probabilities)
-    agree = "agrees" if head.label == prediction.label else "**disagrees**"
+    (said, sure), (head_said, head_sure) = answer(prediction), answer(head)
+    agree = "agrees" if head_said == said else "**disagrees**"
     return (
-        f"### {prediction.label} ({top:.1%}, {pooling} of {len(prediction.chunks)} chunk"
+        f"### {said} ({sure}, {pooling} of {len(prediction.chunks)} chunk"
         f"{'s' if len(prediction.chunks) != 1 else ''})\n"
-        f"Head truncation (first {head_size} tokens) says **{head.label}** "
-        f"({max(head.probabilities):.1%}): it {agree}.  \n"
+        f"Head truncation (first {head_size} tokens) says **{head_said}** ({head_sure}): it {agree}.  \n"
         f"{prediction.num_tokens:,} tokens, {seconds * 1000:.0f} ms."
     )
 

@@ -80,7 +80,7 @@ def model_tokens_per_s(classifier, encoded, batch_tokens: int | None) -> float:
 
     synchronize(classifier)
     start = time.perf_counter()
-    classifier.score(encoded, Chunking(CHUNK, CHUNK, 1), batch_tokens=batch_tokens)
+    classifier.score(classifier.chunk(encoded, Chunking(CHUNK, CHUNK, 1)), classifier.scorer_with(batch_tokens))
     synchronize(classifier)
     return sum(len(e) for e in encoded) / (time.perf_counter() - start)
 

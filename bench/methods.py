@@ -61,24 +61,16 @@ def belt(model, tokenizer, texts: list[str], device: torch.device, batch_size: i
     return classifier.predict_scores(texts).float().cpu().numpy()
 
 
-def longbert(classifier, texts: list[str], batch_tokens: int | None = None) -> np.ndarray:
-    """longbert: all texts' chunks sorted by length in token-budgeted batches (bf16 autocast on CUDA)."""
+def longbert(classifier, texts: list[str], batch_tokens: int | None = None, prefetch: bool = True) -> np.ndarray:
+    """longbert: all texts' chunks sorted by length in token-budgeted batches (bf16 on CUDA)."""
     from longbert import Chunking
 
-    predictions = classifier.predict(texts, Chunking(CHUNK, CHUNK, 1), "logit_mean", batch_tokens=batch_tokens)
+    predictions = classifier.predict(
+        texts, Chunking(CHUNK, CHUNK, 1), "logit_mean", batch_tokens=batch_tokens, prefetch=prefetch
+    )
     return np.array([p.probabilities for p in predictions])
 
 
 def longbert_serial(classifier, texts: list[str], batch_tokens: int | None = None) -> np.ndarray:
     """longbert with each group tokenized only after the previous one is scored (no overlap), for comparison."""
-    from longbert import classifier as module
-
-    def serial(func, items):
-        for item in items:
-            yield item, func(item)
-
-    overlapped, module._prefetched = module._prefetched, serial
-    try:
-        return longbert(classifier, texts, batch_tokens)
-    finally:
-        module._prefetched = overlapped
+    return longbert(classifier, texts, batch_tokens, prefetch=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import time
 
@@ -19,8 +20,8 @@ import numpy as np
 import torch
 
 from bench.__main__ import imdb_texts, load, synchronize
-from longbert import Chunking, LongTextClassifier
-from longbert.classifier import window_ids
+from longbert import Chunking, LongTextClassifier, chunk
+from longbert.runtime import autocast_dtype
 from longbert.scoring import padded_width, token_budget_batches
 
 VARIANTS = {
@@ -37,13 +38,14 @@ VARIANTS = {
 
 def run(classifier, chunks, *, batch_tokens=None, pad_multiple=1) -> torch.Tensor:
     """One scoring pass in the classifier's own precision, widths rounded to pad_multiple."""
-    return classifier.score_chunks(chunks, batch_tokens=batch_tokens, pad_multiple=pad_multiple)
+    return classifier.scorer_with(batch_tokens, pad_multiple=pad_multiple)(chunks)
 
 
 def precision_variants(model: str, device: str | None) -> dict[bool, LongTextClassifier]:
     """The same weights twice: fp32 under the device's autocast (False), and cast to bf16 (True)."""
     base = load(model, device, "fp32")  # loaded as saved, whatever from_pretrained's defaults for the device
-    autocast = LongTextClassifier(base.model, base.tokenizer, settings=base.settings, device=base.device)
+    runtime = dataclasses.replace(base.runtime, autocast=autocast_dtype(base.device, "auto"))
+    autocast = LongTextClassifier(base.model, base.tokenizer, settings=base.settings, runtime=runtime)
     half = copy.deepcopy(base.model).to(torch.bfloat16)
     return {False: autocast, True: LongTextClassifier(half, base.tokenizer, settings=base.settings, device=base.device)}
 
@@ -56,8 +58,8 @@ def compiled(classifier: LongTextClassifier) -> LongTextClassifier:
 
 def padded_tokens(classifier, chunks, batch_tokens=None, pad_multiple=1) -> tuple[int, int]:
     """Batches and padded tokens (rows x width summed) that a variant runs."""
-    lengths = [padded_width(len(c) + classifier.special.count, None, pad_multiple) for c in chunks]
-    batches = list(token_budget_batches(lengths, batch_tokens or classifier.default_batch_tokens()))
+    lengths = [padded_width(len(c) + classifier.special.count, None, pad_multiple) for c in chunks.ids]
+    batches = list(token_budget_batches(lengths, batch_tokens or classifier.runtime.batch_tokens))
     return len(batches), sum(len(b) * max(lengths[i] for i in b) for b in batches)
 
 
@@ -102,10 +104,10 @@ def main(argv: list[str] | None = None) -> None:
     encoded = classifier.encode(texts, spans=False)
     print(f"tokenized {len(texts)} texts in {time.perf_counter() - start:.2f} s", flush=True)
     strategy = Chunking(510, 510, 1)
-    chunks = [window_ids(e, w) for e in encoded for w in strategy.windows(len(e))]
-    tokens = sum(len(c) for c in chunks)
+    chunks = chunk(encoded, strategy)
+    tokens = int(chunks.lengths.sum())
     print(f"{len(chunks)} chunks, {tokens:,} content tokens", flush=True)
-    run(classifier, chunks[:64])  # warm-up
+    run(classifier, chunks.select(range(min(64, len(encoded)))))  # warm-up
 
     results, reference = [], None
     for name in names:

@@ -24,7 +24,9 @@ def _flat(window: Window) -> tuple[int, ...]:
 
 
 class ChunkCache:
-    """(review, window) -> logits, saved as one .npz beside a fingerprint of the model and the reviews."""
+    """(review, window) -> logits, saved as one .npz beside a fingerprint of the model and the reviews.
+
+    eval.run.CachedScorer puts it in front of the model scorer."""
 
     def __init__(self, path: Path | None, fingerprint: dict, num_labels: int):
         self.path = None if path is None else Path(path)
@@ -43,9 +45,9 @@ class ChunkCache:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def missing(self, review: int, windows: list[Window]) -> list[Window]:
-        """The windows of a review not scored yet."""
-        return [w for w in windows if (review, _flat(w)) not in self.rows]
+    def has(self, review: int, window: Window) -> bool:
+        """Whether a review's window is scored already."""
+        return (review, _flat(window)) in self.rows
 
     def add(self, keys: list[tuple[int, Window]], logits: np.ndarray) -> None:
         start = len(self.logits)
@@ -53,8 +55,9 @@ class ChunkCache:
             self.rows[(review, _flat(window))] = start + offset
         self.logits = np.concatenate([self.logits, np.asarray(logits, dtype=np.float32)])
 
-    def get(self, review: int, windows: list[Window]) -> np.ndarray:
-        return self.logits[[self.rows[(review, _flat(w))] for w in windows]]
+    def get_keys(self, keys: list[tuple[int, Window]]) -> np.ndarray:
+        """Logits of (review, window) keys, in order."""
+        return self.logits[[self.rows[(review, _flat(w))] for review, w in keys]].reshape(len(keys), -1)
 
     def save(self) -> None:
         """Write atomically, so a run stopped mid-write keeps the previous cache; in memory only without a path."""

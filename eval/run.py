@@ -15,11 +15,12 @@ import torch
 from tqdm.auto import tqdm
 
 from eval.cache import ChunkCache
-from eval.metrics import BUCKETS, binary_metrics, length_bucket, paired_comparison
-from longbert import POOLINGS, Chunking, ChunkScores, LongbertError, LongTextClassifier, parse_strategy
-from longbert.chunking import Strategy, Truncation, window_size
-from longbert.classifier import window_ids
+from eval.metrics import BUCKETS, PRIMARY, decisions, length_bucket, paired, per_review, task_metrics
+from longbert import POOLINGS, Chunking, Chunks, LongbertError, LongTextClassifier, Task, chunk, parse_strategy
+from longbert.chunking import Strategy, Truncation
 from longbert.runtime import describe_device, software_versions
+from longbert.scoring import Scorer
+from longbert.training import training_targets
 
 BASELINE = "head 510"
 TRUNCATIONS = ("head", "tail", "head+tail")
@@ -51,10 +52,10 @@ def plan(chunkings: list[Chunking], poolings: list[str], truncations: list[str])
 
 
 def parse_grid(grid: str) -> list[Chunking]:
-    """'510/510/1,510/255/1' -> chunkings."""
+    """'510/510/1,510/255/1,sentences 510/510/1' -> chunkings (fixed windows or sentence-aware)."""
     chunkings = [parse_strategy(spec) for spec in grid.split(",") if spec.strip()]
     if not all(isinstance(c, Chunking) for c in chunkings):
-        raise LongbertError("--grid takes chunkings as CHUNK/STRIDE/MINIMAL, comma-separated")
+        raise LongbertError("--grid takes chunkings as CHUNK/STRIDE/MINIMAL or 'sentences C/S/M', comma-separated")
     return chunkings
 
 
@@ -72,77 +73,88 @@ def fingerprint(classifier: LongTextClassifier, model: str, texts: list[str]) ->
 
 def distinct_chunks(encoded, strategies: list[Strategy]) -> int:
     """How many different chunks the strategies cut from the reviews: the work an evaluation does."""
-    return sum(len({w for s in strategies for w in s.windows(len(enc))}) for enc in encoded)
+    return sum(len({w for s in strategies for w in s.windows(enc)}) for enc in encoded)
 
 
-def score_all(classifier, encoded, strategies, cache: ChunkCache, batch_tokens, progress) -> int:
-    """Score every distinct chunk of every (already validated) strategy not in the cache; returns how many."""
-    scored = 0
-    for strategy in tqdm(strategies, desc="strategies", disable=not progress):
-        keys, chunks = [], []
-        for review, enc in enumerate(encoded):
-            for window in cache.missing(review, strategy.windows(len(enc))):
-                keys.append((review, window))
-                chunks.append(window_ids(enc, window))
-        if chunks:
-            logits = classifier.score_chunks(chunks, batch_tokens=batch_tokens, progress=progress)
-            cache.add(keys, logits.numpy())
-            cache.save()
-            scored += len(chunks)
-    return scored
+@dataclass
+class CachedScorer:
+    """A scorer that asks its inner scorer only for chunks the cache lacks, keyed by (review, window)."""
+
+    inner: Scorer
+    cache: ChunkCache
+    scored: int = 0
+
+    def __call__(self, chunks: Chunks, *, progress: bool = False) -> torch.Tensor:
+        keys = chunks.keys()
+        missing = [i for i, (review, window) in enumerate(keys) if not self.cache.has(review, window)]
+        if missing:
+            todo = Chunks([chunks.ids[i] for i in missing], [1] * len(missing), [[keys[i][1]] for i in missing])
+            self.cache.add([keys[i] for i in missing], self.inner(todo, progress=progress).numpy())
+            self.cache.save()
+            self.scored += len(missing)
+        return torch.from_numpy(self.cache.get_keys(keys))
 
 
-def cached_scores(strategy: Strategy, encoded, cache: ChunkCache) -> ChunkScores:
-    """One strategy's chunk logits for every review, read from the cache: what each pooling derives from."""
-    windows = [strategy.windows(len(e)) for e in encoded]
-    num_labels = cache.logits.shape[1]
-    logits = [cache.get(r, w) for r, w in enumerate(windows) if w] or [np.zeros((0, num_labels), np.float32)]
-    lengths = torch.tensor([window_size(x) for ws in windows for x in ws], dtype=torch.float32)
-    return ChunkScores(torch.from_numpy(np.concatenate(logits)), [len(w) for w in windows], lengths, windows)
+def review_outputs(pooled: np.ndarray, task: Task) -> np.ndarray:
+    """Pooled outputs [n, C] with reviews without tokens filled: probability 0.5 per label, 1/K per class,
+    value 0 (none occurs in IMDB)."""
+    fill = {"single_label_classification": 1 / pooled.shape[1], "regression": 0.0}.get(task.kind, 0.5)
+    return np.nan_to_num(pooled, nan=fill)
 
 
-def pooled_positive(scores: ChunkScores, pooling: str) -> np.ndarray:
-    """Positive-class probability per review under one pooling; 0.5 for a review without tokens."""
-    return np.nan_to_num(scores.pooled(pooling)[:, 1], nan=0.5)
+def output_column(outputs: np.ndarray, task: Task) -> list | np.ndarray:
+    """How a setting's outputs are stored in predictions.parquet: the positive-class probability for two
+    classes, the value for one regression output, else a list per review."""
+    if task.kind == "single_label_classification" and outputs.shape[1] == 2:
+        return outputs[:, 1]
+    if task.kind == "regression" and outputs.shape[1] == 1:
+        return outputs[:, 0]
+    return list(outputs)
 
 
-def summarize(predictions: pd.DataFrame, entries: list[Entry]) -> list[dict]:
+def column_outputs(column: pd.Series) -> np.ndarray:
+    """A predictions.parquet column back as outputs [n, C] (two-class columns hold the positive class only)."""
+    values = column.to_numpy()
+    if values.dtype == object:
+        return np.stack(values).astype(float)
+    return values.astype(float)[:, None]
+
+
+def summarize(outputs: dict[str, np.ndarray], entries: list[Entry], targets, buckets, task: Task) -> list[dict]:
     """One row per setting: overall metrics, metrics per length bucket, and the paired comparison with head."""
-    labels = predictions["label"].to_numpy()
-    baseline = predictions[BASELINE].to_numpy()
+    kind, threshold = task.kind, task.threshold
+    baseline = per_review(kind, targets, outputs[BASELINE], threshold)
     rows = []
     for entry in entries:
-        positive = predictions[entry.key].to_numpy()
+        this = per_review(kind, targets, outputs[entry.key], threshold)
         row = {"setting": entry.key, "strategy": entry.strategy.name, "pooling": entry.pooling}
-        row |= binary_metrics(labels, positive)
+        row |= task_metrics(kind, targets, outputs[entry.key], threshold)
         row["buckets"] = {}
         for bucket in BUCKETS:
-            mask = predictions["bucket"].to_numpy() == bucket
-            metrics = binary_metrics(labels[mask], positive[mask])
-            metrics |= paired_comparison(labels[mask], positive[mask], baseline[mask])
-            row["buckets"][bucket] = metrics
-        row |= paired_comparison(labels, positive, baseline)
+            mask = buckets == bucket
+            metrics = task_metrics(kind, targets[mask], outputs[entry.key][mask], threshold)
+            row["buckets"][bucket] = metrics | paired(kind, this[mask], baseline[mask])
+        row |= paired(kind, this, baseline)
         rows.append(row)
     return rows
 
 
-def flat_rows(rows: list[dict]) -> pd.DataFrame:
-    """The summary as one flat table (CSV): overall columns, then accuracy and n per bucket."""
+def flat_rows(rows: list[dict], metric: str = "accuracy") -> pd.DataFrame:
+    """The summary as one flat table (CSV): overall columns, then the main metric and n per bucket."""
     flat = []
     for row in rows:
-        record = {k: v for k, v in row.items() if k not in ("buckets", "confusion")}
+        record = {k: v for k, v in row.items() if k not in ("buckets", "confusion", "roc_auc_per_label")}
         for bucket, metrics in row["buckets"].items():
-            record[f"accuracy {bucket}"] = metrics["accuracy"]
+            record[f"{metric} {bucket}"] = metrics[metric]
             record[f"n {bucket}"] = metrics["n"]
         flat.append(record)
     return pd.DataFrame(flat)
 
 
-def disagreements(frame: pd.DataFrame, predictions: pd.DataFrame, entries: list[Entry]) -> pd.DataFrame:
-    """Reviews on which the settings do not all predict the same label, with their text."""
-    keys = [e.key for e in entries]
-    votes = predictions[keys].to_numpy() >= 0.5
-    split = votes.any(1) & ~votes.all(1)
+def disagreements(frame: pd.DataFrame, predictions: pd.DataFrame, outputs: dict, task: Task) -> pd.DataFrame:
+    """Reviews on which the settings do not all give the same answer (class, label set or rounded value)."""
+    votes = np.stack([decisions(task.kind, o, task.threshold) for o in outputs.values()], 1)
+    split = (votes != votes[:, :1]).any(1)
     out = predictions[split].copy()
     out.insert(1, "text", frame["text"].to_numpy()[split])
     return out.reset_index(drop=True)
@@ -166,35 +178,40 @@ def evaluate(
 
     max_chunks refuses, before any scoring, settings that would score more distinct chunks (a bound for hosts).
     """
-    if classifier.model.config.num_labels != 2:
-        raise LongbertError("the evaluation compares binary classifiers (two labels)")
+    task = classifier.task
+    targets = training_targets(frame["label"], task.kind, task.labels)[2] if len(frame) else np.zeros(0)
+    if task.kind == "regression":
+        targets = targets[:, 0]
     start = time.perf_counter()
     entries = plan(chunkings, list(poolings), list(truncations))
-    texts = frame["text"].tolist()
-    encoded = classifier.encode(texts, spans=False)
-    out = Path(out_dir) if out_dir else None
-    cache_path = out / "cache" / "chunks.npz" if out else None
-    cache = ChunkCache(cache_path, fingerprint(classifier, model, texts), classifier.model.config.num_labels)
     strategies = list(dict.fromkeys(e.strategy for e in entries))
     for strategy in strategies:
         strategy.validate(classifier.max_chunk_size)
+    texts = frame["text"].tolist()
+    encoded = classifier.encode(texts, spans=False, strategies=strategies)
+    out = Path(out_dir) if out_dir else None
+    cache_path = out / "cache" / "chunks.npz" if out else None
+    cache = ChunkCache(cache_path, fingerprint(classifier, model, texts), classifier.model.config.num_labels)
     if max_chunks is not None and (needed := distinct_chunks(encoded, strategies)) > max_chunks:
         raise LongbertError(
             f"these settings cut the {len(texts):,} reviews into {needed:,} chunks; the limit here is "
             f"{max_chunks:,}: take fewer reviews, larger strides or fewer chunkings"
         )
-    scored = score_all(classifier, encoded, strategies, cache, batch_tokens, progress)
+    scorer = CachedScorer(classifier.scorer_with(batch_tokens), cache)
+    scores = {}
+    for strategy in tqdm(strategies, desc="strategies", disable=not progress):
+        scores[strategy] = classifier.score(chunk(encoded, strategy), scorer, progress=progress)
     num_tokens = np.array([len(e) for e in encoded])
-    predictions = pd.DataFrame(
-        {"review": np.arange(len(frame)), "label": frame["label"].to_numpy(), "num_tokens": num_tokens}
-    )
+    columns = {"review": np.arange(len(frame)), "label": frame["label"].to_numpy(), "num_tokens": num_tokens}
     if "review_id" in frame:
-        predictions.insert(1, "review_id", frame["review_id"].to_numpy())
-    predictions["bucket"] = length_bucket(num_tokens)
-    scores = {strategy: cached_scores(strategy, encoded, cache) for strategy in strategies}
-    for entry in entries:
-        predictions[entry.key] = pooled_positive(scores[entry.strategy], entry.pooling)
-    rows = summarize(predictions, entries)
+        columns["review_id"] = frame["review_id"].to_numpy()
+    columns["bucket"] = length_bucket(num_tokens)
+    outputs = {e.key: review_outputs(scores[e.strategy].pooled(e.pooling, task), task) for e in entries}
+    chunk_counts = {s.name: int(sum(scores[s].chunks.counts)) for s in strategies}
+    predictions = pd.DataFrame(columns | {key: output_column(o, task) for key, o in outputs.items()})
+    rows = summarize(outputs, entries, targets, columns["bucket"], task)
+    for row, entry in zip(rows, entries):
+        row["chunks"] = chunk_counts[entry.strategy.name]
     seconds = time.perf_counter() - start
     summary = {
         "meta": {
@@ -206,7 +223,11 @@ def evaluate(
             "precision": classifier.precision_name,
             "seconds": seconds,
             "reviews_per_s": len(frame) / seconds if seconds > 0 else math.nan,
-            "chunks_scored": scored,
+            "task": task.kind,
+            "labels": list(task.labels),
+            "threshold": task.threshold,
+            "metric": PRIMARY[task.kind][0],
+            "chunks_scored": scorer.scored,
             "chunks_reused": cache.loaded,
             "distinct_chunks": len(cache),
             "versions": software_versions(),
@@ -215,7 +236,7 @@ def evaluate(
         "rows": rows,
     }
     if out is not None:
-        write_results(out, summary, predictions, disagreements(frame, predictions, entries))
+        write_results(out, summary, predictions, disagreements(frame, predictions, outputs, task))
     return summary | {"predictions": predictions}
 
 
@@ -228,7 +249,7 @@ def write_results(out: Path, summary: dict, predictions: pd.DataFrame, disagreei
     predictions.to_parquet(out / "predictions.parquet", index=False)
     disagreeing.to_parquet(out / "disagreements.parquet", index=False)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
-    flat_rows(summary["rows"]).to_csv(out / "summary.csv", index=False)
+    flat_rows(summary["rows"], summary["meta"].get("metric", "accuracy")).to_csv(out / "summary.csv", index=False)
     try:
         from eval import figures
     except ImportError:

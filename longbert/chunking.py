@@ -112,9 +112,10 @@ class Sentences(Chunking):
     """Chunks of at most chunk_size tokens that end at a sentence boundary where the chunk holds one.
 
     Each chunk starts at a sentence start and takes whole sentences while they fit (ending past the
-    chunk before it); a sentence longer than chunk_size is cut where it must be. The next chunk starts at the earliest sentence start within
-    the last chunk_size - stride tokens of the chunk (whole sentences of overlap, at most that many
-    tokens), else where the chunk ended. Sentence starts come from blingfire, mapped to tokens.
+    chunk before it); a sentence longer than chunk_size is cut where it must be. The next chunk starts
+    at the earliest sentence start within the last chunk_size - stride tokens of the chunk (whole
+    sentences of overlap, at most that many tokens), else where the chunk ended. Sentence starts come
+    from blingfire, mapped to tokens. With a sentence starting at every token it equals Chunking.
     """
 
     needs_sentences = True

@@ -166,8 +166,12 @@ class LongTextClassifier:
         batch_tokens: int | None = None,
         padding: str = "longest",
         progress: bool = False,
+        prefetch: bool = True,
     ) -> Iterator[Prediction]:
-        """Predict texts in order, a bounded group at a time, so any number of texts streams through."""
+        """Predict texts in order, a bounded group at a time, so any number of texts streams through.
+
+        prefetch: tokenize the next group in a thread while this one is scored (off only to measure it).
+        """
         pooling = check_pooling(pooling or self.settings.pooling)
         strategy = strategy or self.settings.strategy
         strategy.validate(self.max_chunk_size)
@@ -178,7 +182,8 @@ class LongTextClassifier:
             return self.encode(group, strategies=[strategy])
 
         with tqdm(total=total, desc="texts", unit="text", disable=not progress) as bar:
-            for group, encoded in _prefetched(encode, _groups(texts)):
+            groups = _prefetched(encode, _groups(texts)) if prefetch else ((g, encode(g)) for g in _groups(texts))
+            for group, encoded in groups:
                 yield from self.pool(self.score(chunk(encoded, strategy), scorer), encoded, pooling)
                 bar.update(len(group))
 

@@ -132,9 +132,7 @@ def sentence_char_starts(text: str) -> list[int]:
     try:
         import blingfire
     except ImportError as error:
-        raise LongbertError(
-            "sentence-aware chunking needs blingfire: pip install 'longbert[sentences]'"
-        ) from error
+        raise LongbertError("sentence-aware chunking needs blingfire: pip install 'longbert[sentences]'") from error
     return [start for start, _ in blingfire.text_to_sentences_and_offsets(text)[1]]
 
 

@@ -164,8 +164,10 @@ def training_targets(
         first = values[0]
         if isinstance(first, list | tuple | np.ndarray):
             task = MULTI_LABEL
-        elif is_number(first) and isinstance(first, float | np.floating) and any(
-            is_number(v) and float(v) != int(v) for v in values
+        elif (
+            is_number(first)
+            and isinstance(first, float | np.floating)
+            and any(is_number(v) and float(v) != int(v) for v in values)
         ):
             task = REGRESSION
         else:
@@ -186,9 +188,9 @@ def training_targets(
     count = len(labels) if labels else int(targets.max()) + 1
     if targets.max() >= count:
         raise LongbertError(f"label {int(targets.max())} is out of range for {count} label names")
-    if len(np.unique(targets)) < 2:
-        raise LongbertError(f"training needs at least two classes: every label is {int(targets[0])}")
-    names = list(labels) if labels else (["NEGATIVE", "POSITIVE"] if count == 2 else [f"LABEL_{i}" for i in range(count)])
+    names = (
+        list(labels) if labels else (["NEGATIVE", "POSITIVE"] if count == 2 else [f"LABEL_{i}" for i in range(count)])
+    )
     return task, names, targets
 
 
@@ -363,6 +365,8 @@ def train(
     if frame.empty:
         raise LongbertError("no training texts")
     kind, labels, targets = training_targets(frame["label"], config.task, labels)
+    if kind == SINGLE_LABEL and len(np.unique(targets)) < 2:
+        raise LongbertError(f"training needs at least two classes: every label is {int(targets[0])}")
     if validation is None:
         frame, validation = split_validation(frame, config.validation_fraction, config.seed, kind == SINGLE_LABEL)
         kind, labels, targets = training_targets(frame["label"], kind, labels)

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from longbert import HEAD_TAIL, Chunking, LongbertError, LongTextClassifier, Truncation
-from longbert.scoring import collate, score_chunks, token_budget_batches
 from longbert.encoding import SpecialTokens
+from longbert.scoring import collate, score_chunks, token_budget_batches
 
 REVIEWS = [
     "A wonderful film. " * 5,

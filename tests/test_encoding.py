@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from longbert.errors import LongbertError
 from longbert.encoding import backend_tokenizer, encode_texts, special_tokens, strip_markup
+from longbert.errors import LongbertError
 
 WORDS = st.sampled_from(
     ["the", "film", "was", "un", "believable", "!", "<br />", "<br/>", "😀", "日本語", "naïve", "Über", "a,b", "x" * 30]

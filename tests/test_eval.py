@@ -72,19 +72,19 @@ def reviews():
 def test_no_chunk_is_scored_twice(classifier, monkeypatch):
     frame = reviews()
     calls = []
-    original = classifier.score_chunks
+    original = classifier.scorer
 
     def counting(chunks, **kwargs):
         calls.append(len(chunks))
         return original(chunks, **kwargs)
 
-    monkeypatch.setattr(classifier, "score_chunks", counting)
+    monkeypatch.setattr(classifier, "scorer", counting)
     summary = evaluate(classifier, frame, model="tiny", chunkings=parse_grid("510/510/1,510/255/1"), progress=False)
     encoded = classifier.encode(frame["text"].tolist())
     distinct = set()
     for entry in plan(parse_grid("510/510/1,510/255/1"), list(POOLINGS), ["head", "tail", "head+tail"]):
         for review, enc in enumerate(encoded):
-            distinct.update((review, w) for w in entry.strategy.windows(len(enc)))
+            distinct.update((review, w) for w in entry.strategy.windows(enc))
     assert sum(calls) == len(distinct) == summary["meta"]["distinct_chunks"]
     # head 510 is the first chunk of 510/510/1, and short reviews share one chunk across strategies
     assert calls[0] == len(frame)
@@ -182,5 +182,5 @@ def test_cached_scores_are_not_shared_between_fp32_and_bf16_weights(classifier):
         copy.deepcopy(classifier.model).to(torch.bfloat16), classifier.tokenizer, settings=classifier.settings,
         device="cpu",
     )  # fmt: skip
-    assert half.dtype is None is classifier.dtype  # neither runs under autocast
+    assert half.runtime.autocast is None is classifier.runtime.autocast  # neither runs under autocast
     assert fingerprint(half, "m", ["a"]) != fingerprint(classifier, "m", ["a"])

@@ -11,7 +11,7 @@ from transformers import AutoTokenizer
 from longbert import MULTI_LABEL, REGRESSION, SINGLE_LABEL, LongbertError, LongTextClassifier
 from longbert.cli import main
 
-WORDS = "good bad plot acting music long dull great story ending".split()
+WORDS = ["good", "bad", "plot", "acting", "music", "long", "dull", "great", "story", "ending"]
 TEXT = " ".join(WORDS[(i * 7 + i // 3) % len(WORDS)] for i in range(145))  # 145 tokens
 # chunk 64, stride 40, minimal 30: [0, 64), [40, 104), [80, 144); the last [120, 145) has 25 tokens and is dropped
 CHUNKS = [(0, 64), (40, 104), (80, 144)]
@@ -143,3 +143,65 @@ def test_sentence_strategy_from_the_command_line(capsys, tmp_path):
     assert record["num_chunks"] > 1
     for chunk in record["chunks"][:-1]:
         assert text[: chunk["span"][1]].endswith("."), "every chunk but the last ends at a sentence's end"
+
+
+def task_frame(kind: str, n: int = 12):
+    import pandas as pd
+
+    texts = [" ".join(WORDS[(i + j) % len(WORDS)] for j in range(40 + 90 * (i % 4))) for i in range(n)]
+    labels = {
+        SINGLE_LABEL: [i % 3 for i in range(n)],
+        MULTI_LABEL: [[f"L{i % 4}"] + (["L0"] if i % 3 == 0 and i % 4 else []) for i in range(n)],
+        REGRESSION: [float(1 + i % 10) for i in range(n)],
+    }[kind]
+    return pd.DataFrame({"text": texts, "label": pd.Series(labels, dtype=object if kind == MULTI_LABEL else None)})
+
+
+@pytest.mark.parametrize("kind", list(TASKS))
+def test_evaluation_and_the_app_read_every_task_type(tmp_path, kind):
+    import app
+    from eval.figures import all_figures
+    from eval.run import evaluate, load_results, parse_grid
+
+    save_task_model(tmp_path / "model", kind)
+    classifier = LongTextClassifier.from_pretrained(tmp_path / "model", device="cpu", precision="fp32")
+    frame = task_frame(kind)
+    summary = evaluate(classifier, frame, model="tiny", chunkings=parse_grid("64/32/1,sentences 64/64/1"),
+                       poolings=["mean", "max"], out_dir=tmp_path / "results", progress=False)  # fmt: skip
+    metric = {SINGLE_LABEL: "accuracy", MULTI_LABEL: "micro_f1", REGRESSION: "mae"}[kind]
+    assert summary["meta"]["task"] == kind and summary["meta"]["metric"] == metric
+    direct = classifier.predict(frame["text"].tolist(), parse_grid("64/32/1")[0], "max")
+    row = next(r for r in summary["rows"] if r["setting"] == "chunk 64/32/1 max")
+    if kind == REGRESSION:
+        values = np.array([p.value for p in direct])
+        assert row["mae"] == pytest.approx(np.abs(values - frame["label"].to_numpy()).mean(), abs=1e-5)
+        assert {"rmse", "r2", "spearman", "pearson", "mae_diff", "wilcoxon_p"} <= set(row)
+    elif kind == MULTI_LABEL:
+        chosen = [set(p.labels) for p in direct]
+        assert row["subset_accuracy"] == pytest.approx(np.mean([c == set(t) for c, t in zip(chosen, frame["label"])]))
+        assert {"micro_f1", "macro_f1", "hamming_loss", "roc_auc_per_label", "mcnemar_p"} <= set(row)
+    else:
+        right = [p.label == f"L{t}" for p, t in zip(direct, frame["label"])]
+        assert row["accuracy"] == pytest.approx(np.mean(right))
+    assert row["chunks"] == sum(len(p.chunks) for p in direct)
+    results = load_results(tmp_path / "results")
+    assert all_figures(results)["accuracy"].data[0].x[0] is not None
+    table = app.results_table(results, "run")
+    assert metric in table.columns and len(table) == len(summary["rows"])
+
+    verdict, chart, shaded = app.classify(frame["text"][3], str(tmp_path / "model"), 64, 32, 1, "mean")
+    assert verdict.startswith("### ") and "Head truncation" in verdict, verdict
+    assert len(chart.data) == (4 if kind == MULTI_LABEL else 1)
+    assert shaded.count("<span title=") >= 2
+
+
+def test_bad_labels_for_the_models_task_are_a_one_line_evaluation_error(capsys, tmp_path):
+    from eval.__main__ import main as eval_main
+
+    save_task_model(tmp_path / "model", REGRESSION)
+    data = tmp_path / "data.jsonl"
+    task_frame(MULTI_LABEL).to_json(data, orient="records", lines=True)
+    capsys.readouterr()
+    code = eval_main(["--model", str(tmp_path / "model"), "--data", str(data), "--out", str(tmp_path / "r"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "regression labels must be finite numbers" in err and len(err.strip().splitlines()) == 1

@@ -14,8 +14,8 @@ from conftest import save_tiny_encoder, save_tiny_model, tiny_bert
 from safetensors.torch import load_file
 
 from longbert import MULTI_LABEL, REGRESSION, SINGLE_LABEL, Chunking, LongbertError, LongTextClassifier, chunk
-from longbert.runtime import runtime_for
 from longbert.cli import main
+from longbert.runtime import runtime_for
 from longbert.training import TrainConfig, accumulate_gradients, train, training_targets
 
 

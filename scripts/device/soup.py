@@ -22,8 +22,8 @@ from safetensors.torch import load_file, save_file
 from longbert import LongTextClassifier
 from longbert.chunking import Chunking
 from longbert.data import load_imdb
-from longbert.runtime import describe_device
 from longbert.loading import load_pretrained
+from longbert.runtime import describe_device
 from longbert.training import TrainConfig, split_validation, validation_scores
 
 
@@ -53,7 +53,9 @@ def main() -> None:
     _, validation = split_validation(load_imdb("train", args.data), config.validation_fraction, config.seed)
     model, tokenizer, settings = load_pretrained(out)
     classifier = LongTextClassifier(model, tokenizer, settings=settings, precision=config.precision)
-    scores = {f"validation_{k}": v for k, v in validation_scores(classifier, validation, config).items()}
+    targets = validation["label"].to_numpy()
+    scores = validation_scores(classifier, validation["text"].tolist(), targets, config)
+    scores = {f"validation_{k}": v for k, v in scores.items()}
     per_run = ("command", "history", "saved_epoch", "processes", "rank_checksums", "config")
     record = {k: v for k, v in records[0].items() if k not in per_run} | {
         "command": "python scripts/device/soup.py " + shlex.join(sys.argv[1:]),

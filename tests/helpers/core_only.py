@@ -14,7 +14,7 @@ def guard() -> None:
     """Make `import X` of a BLOCKED package fail when a longbert module asks for it."""
     real_import = builtins.__import__
 
-    def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002
+    def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
         importer = (globals or {}).get("__name__", "")
         if level == 0 and name.split(".")[0] in BLOCKED and importer.split(".")[0] == "longbert":
             raise ModuleNotFoundError(f"No module named {name!r} (not in the core install)", name=name)
