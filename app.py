@@ -25,7 +25,7 @@ import pandas as pd
 import views
 from eval import figures
 from eval.run import evaluate, load_results, parse_grid
-from longbert import HEAD, POOLINGS, Chunking, LongbertError, LongTextClassifier, Truncation
+from longbert import HEAD, POOLINGS, Chunking, LongbertError, LongTextClassifier, Sentences, Truncation
 from longbert.bundled import default_model
 from longbert.chunking import smallest_stride
 from longbert.data import SAMPLE, balanced_sample, load_imdb
@@ -41,6 +41,7 @@ except ImportError:
 
 
 ROOT = Path(__file__).parent
+FIXED, SENTENCES = "fixed windows", "sentence boundaries"
 # The default model's committed results on the full IMDB test split.
 DEFAULT_RESULTS = [ROOT / "eval" / "results" / "imdb-test"]
 MAX_CHARS = int(os.environ.get("LONGBERT_MAX_CHARS", "200000"))
@@ -88,8 +89,10 @@ def example_reviews() -> list[str]:
 
 
 @gpu
-def classify(text: str, model: str, chunk_size: int, stride: int, minimal: int, pooling: str):
-    """Demo handler: verdict markdown, per-chunk figure and shaded review; bad input becomes a message."""
+def classify(text: str, model: str, chunk_size: int, stride: int, minimal: int, pooling: str, boundaries: str = FIXED):
+    """Demo handler: verdict markdown, per-chunk figure and shaded review; bad input becomes a message.
+
+    boundaries: fixed windows, or chunks that end at sentence boundaries (the sentences strategy)."""
     empty = (None, "")
     if not model:
         return ("No model is configured: set LONGBERT_MODEL to a model directory or Hub id.", *empty)
@@ -99,17 +102,18 @@ def classify(text: str, model: str, chunk_size: int, stride: int, minimal: int, 
         return (f"This text has {len(text):,} characters; the limit here is {MAX_CHARS:,}.", *empty)
     try:
         classifier = classifier_for(model)
-        strategy = Chunking(int(chunk_size), int(stride), int(minimal))
+        kind = Sentences if boundaries == SENTENCES else Chunking
+        strategy = kind(int(chunk_size), int(stride), int(minimal))
         strategy.validate(classifier.max_chunk_size)
         head_strategy = Truncation(min(HEAD.head, classifier.max_chunk_size), 0)
         start = time.perf_counter()
         encoded = classifier.encode([text], strategies=[strategy])
-        chunks = len(strategy.windows(encoded[0]))
-        if chunks > MAX_CHUNKS:
-            fits = smallest_stride(strategy, len(encoded[0]), MAX_CHUNKS)
-            return (views.too_many_chunks(len(encoded[0]), chunks, MAX_CHUNKS, fits), *empty)
-        prediction = classifier.predict_encoded(encoded, strategy, pooling)[0]
-        head = classifier.predict_encoded(encoded, head_strategy)[0]
+        chunks = classifier.chunk(encoded, strategy)
+        if len(chunks) > MAX_CHUNKS:
+            fits = smallest_stride(strategy, encoded[0], MAX_CHUNKS)
+            return (views.too_many_chunks(len(encoded[0]), len(chunks), MAX_CHUNKS, fits), *empty)
+        (prediction,) = classifier.pool(classifier.score(chunks), encoded, pooling)
+        (head,) = classifier.predict_encoded(encoded, head_strategy)
         seconds = time.perf_counter() - start
     except LongbertError as error:
         return (f"**Error:** {error}", *empty)
@@ -221,17 +225,18 @@ def build_app() -> gr.Blocks:
                         stride = gr.Slider(1, 510, value=510, step=1, label="stride (<= chunk_size)")
                         minimal = gr.Slider(1, 510, value=1, step=1, label="minimal_chunk_size")
                         pooling = gr.Dropdown(list(POOLINGS), value="mean", label="pooling")
+                        boundaries = gr.Radio([FIXED, SENTENCES], value=FIXED, label="chunks end at")
                         button = gr.Button("Classify", variant="primary")
                 verdict = gr.Markdown()
                 chart = gr.Plot(label="Chunks")
                 shaded = gr.HTML()
-                inputs = [text, model, chunk_size, stride, minimal, pooling]
+                inputs = [text, model, chunk_size, stride, minimal, pooling, boundaries]
                 outputs = [verdict, chart, shaded]
                 button.click(classify, inputs, outputs, api_name="predict")
                 text.submit(classify, inputs, outputs, api_name=False)
                 chunk_size.change(keep_stride_in_range, [chunk_size, stride, minimal], [stride, minimal],
                                   api_name=False)  # fmt: skip
-                for control in (chunk_size, stride, minimal, pooling, model):
+                for control in (chunk_size, stride, minimal, pooling, model, boundaries):
                     control.change(classify, inputs, outputs, api_name=False, trigger_mode="always_last")
             with gr.Tab("Evaluation", id="evaluation"):
                 if committed is None:

@@ -1,5 +1,6 @@
 """python -m eval: compare truncation and chunking with every pooling on IMDB; resumable; writes a results directory.
 
+Any task type: single-label, multi-label (a list of labels per row) or regression (a number per row).
 Example: python -m eval --model MODEL --data ../shared/data/imdb --limit 500 --out runs/sample500
 """
 
@@ -22,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", help="model directory or Hub id (default: $LONGBERT_MODEL, else the bundled model)")
     parser.add_argument("--data", help="directory of {split}.parquet, a parquet/CSV/JSONL file, 'sample', or the Hub")
     parser.add_argument("--split", default="test", help="train or test (default: test)")
+    parser.add_argument("--text-column", default="text")
+    parser.add_argument("--label-column", default="label", help="labels: class ids, lists of labels, or numbers")
     parser.add_argument("--limit", type=int, help="a seeded, balanced random sample of this many reviews")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     parser.add_argument(
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         truncations = [t for t in args.truncations.split(",") if t]
         model = args.model or default_model()
         classifier = LongTextClassifier.from_pretrained(model, device=args.device, precision=args.precision)
-        frame = load_imdb(args.split, args.data)
+        frame = load_imdb(args.split, args.data, args.text_column, args.label_column)
         frame = balanced_sample(frame, args.limit, args.seed) if args.limit else frame
         meta = {"data": args.data or "stanfordnlp/imdb", "split": args.split, "limit": args.limit, "seed": args.seed}
         meta["command"] = "python -m eval " + shlex.join(sys.argv[1:] if argv is None else argv)
@@ -74,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m eval: error: {error}", file=sys.stderr)
         return 2
     for row in summary["rows"]:
-        print(f"{row['setting']:<32} accuracy {row['accuracy']:.4f}  vs head {row['accuracy_diff']:+.4f}")
+        metric = summary["meta"]["metric"]
+        versus = row.get("accuracy_diff", row.get("mae_diff"))
+        print(f"{row['setting']:<32} {metric} {row[metric]:.4f}  vs head {versus:+.4f}")
     meta = summary["meta"]
     print(f"{meta['reviews']} reviews in {meta['seconds']:.1f} s ({meta['reviews_per_s']:.1f}/s) -> {args.out}")
     return 0

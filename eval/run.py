@@ -200,7 +200,7 @@ def evaluate(
     scorer = CachedScorer(classifier.scorer_with(batch_tokens), cache)
     scores = {}
     for strategy in tqdm(strategies, desc="strategies", disable=not progress):
-        scores[strategy] = classifier.score(chunk(encoded, strategy), scorer, progress=progress)
+        scores[strategy] = classifier.score(chunk(encoded, strategy), scorer, progress=progress)  # validated above
     num_tokens = np.array([len(e) for e in encoded])
     columns = {"review": np.arange(len(frame)), "label": frame["label"].to_numpy(), "num_tokens": num_tokens}
     if "review_id" in frame:

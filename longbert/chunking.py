@@ -147,11 +147,11 @@ class Sentences(Chunking):
             start = min(later[0], end) if later else end
 
 
-def smallest_stride(chunking: Chunking, n_tokens: int, max_chunks: int) -> int | None:
-    """The smallest stride from chunking's own up to its chunk_size that cuts n_tokens into at most
+def smallest_stride(chunking: Chunking, text: Encoded | int, max_chunks: int) -> int | None:
+    """The smallest stride from chunking's own up to its chunk_size that cuts the text into at most
     max_chunks chunks, or None if even non-overlapping chunks are too many (a UI's bound on work)."""
     for stride in range(chunking.stride, chunking.chunk_size + 1):
-        if len(replace(chunking, stride=stride).windows(n_tokens)) <= max_chunks:
+        if len(replace(chunking, stride=stride).windows(text)) <= max_chunks:
             return stride
     return None
 

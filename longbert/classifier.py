@@ -154,8 +154,8 @@ class LongTextClassifier:
     ) -> list[Prediction]:
         """Predictions for texts already encoded with encode(): one tokenization serves several strategies."""
         pooling = check_pooling(pooling or self.settings.pooling)
-        scorer = self.scorer_with(batch_tokens, padding)
-        return self.pool(self.score(self.chunk(encoded, strategy), scorer), encoded, pooling)
+        scores = self.score(self.chunk(encoded, strategy), self.scorer_with(batch_tokens, padding))
+        return predictions(scores, encoded, self.task, pooling)
 
     def iter_predict(
         self,
@@ -184,7 +184,7 @@ class LongTextClassifier:
         with tqdm(total=total, desc="texts", unit="text", disable=not progress) as bar:
             groups = _prefetched(encode, _groups(texts)) if prefetch else ((g, encode(g)) for g in _groups(texts))
             for group, encoded in groups:
-                yield from self.pool(self.score(chunk(encoded, strategy), scorer), encoded, pooling)
+                yield from predictions(self.score(chunk(encoded, strategy), scorer), encoded, self.task, pooling)
                 bar.update(len(group))
 
     def predict(

@@ -29,7 +29,7 @@ def load_imdb(
         raise LongbertError(f"unknown IMDB split {split!r}: use train or test")
     source = imdb_source(source)
     if source == "sample":
-        return read_labelled(SAMPLE)
+        return read_labelled(SAMPLE, text_column, label_column)
     path = Path(source).expanduser()
     if path.is_dir():
         return read_labelled(path / f"{split}.parquet", text_column, label_column)
@@ -45,7 +45,7 @@ def load_imdb(
         raise LongbertError(
             f"cannot load {HUB_ID} from the Hub ({first_line(error)}); point --data or $LONGBERT_IMDB at a local copy"
         ) from error
-    return frame[["text", "label"]]
+    return labelled(frame, text_column, label_column, HUB_ID)
 
 
 def imdb_source(source: str | Path | None = None) -> str:
@@ -64,10 +64,14 @@ def read_labelled(path: str | Path, text_column: str = "text", label_column: str
         raise LongbertError(f"{path}: expected a .parquet, .csv or .jsonl file")
     if not path.is_file():
         raise LongbertError(f"no such data file: {path}")
-    frame = readers[path.suffix](path)
+    return labelled(readers[path.suffix](path), text_column, label_column, str(path))
+
+
+def labelled(frame: pd.DataFrame, text_column: str, label_column: str, where: str) -> pd.DataFrame:
+    """frame with its text and label columns named `text` and `label` (other columns kept)."""
     missing = {text_column, label_column} - set(frame.columns)
     if missing:
-        raise LongbertError(f"{path} has no column(s) {', '.join(sorted(missing))}")
+        raise LongbertError(f"{where} has no column(s) {', '.join(sorted(missing))}")
     frame = frame.drop(columns=[c for c in ("text", "label") if c in frame and c not in (text_column, label_column)])
     return frame.rename(columns={text_column: "text", label_column: "label"}).reset_index(drop=True)
 

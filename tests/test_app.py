@@ -125,7 +125,9 @@ def test_client_predict_and_evaluate_endpoints(server, model_dir):
 
     client = Client(server, verbose=False)
     review = app.example_reviews()[0]
-    verdict, _, shaded = client.predict(review, str(model_dir), 510, 510, 1, "mean", api_name="/predict")
+    verdict, _, shaded = client.predict(
+        review, str(model_dir), 510, 510, 1, "mean", "fixed windows", api_name="/predict"
+    )
     assert verdict.startswith("### ") and "chunks" in verdict
     assert "<span" in shaded
     bad, _, _ = client.predict(review, str(model_dir), 100, 200, 1, "mean", api_name="/predict")
@@ -173,7 +175,7 @@ def test_twenty_concurrent_long_reviews_are_all_answered_correctly(server, model
         client = Client(server, verbose=False)
         review = reviews[i % len(reviews)]
         start = time.perf_counter()
-        verdict = client.predict(review, str(model_dir), 510, 510, 1, "mean", api_name="/predict")[0]
+        verdict = client.predict(review, str(model_dir), 510, 510, 1, "mean", "fixed windows", api_name="/predict")[0]
         return review, verdict, time.perf_counter() - start
 
     with concurrent.futures.ThreadPoolExecutor(20) as pool:

@@ -1,6 +1,7 @@
 """Every task type end to end through `longbert predict`: per-chunk outputs equal the model's own on each chunk."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -205,3 +206,13 @@ def test_bad_labels_for_the_models_task_are_a_one_line_evaluation_error(capsys, 
     code = eval_main(["--model", str(tmp_path / "model"), "--data", str(data), "--out", str(tmp_path / "r"), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and "regression labels must be finite numbers" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_demo_chunks_at_sentence_boundaries_when_asked(model_dir):
+    import app
+
+    text = "The plot is thin. The acting is good. " * 40
+    fixed = app.classify(text, str(model_dir), 32, 32, 1, "mean", app.FIXED)[0]
+    sentences = app.classify(text, str(model_dir), 32, 32, 1, "mean", app.SENTENCES)[0]
+    count = lambda verdict: int(re.search(r"of (\d+) chunks", verdict).group(1))  # noqa: E731
+    assert count(sentences) > count(fixed), "whole sentences fit fewer tokens a chunk, so there are more chunks"
