@@ -263,11 +263,6 @@ class Chunks:
         """Content tokens per chunk."""
         return np.array([len(c) for c in self.ids], dtype=np.int64)
 
-    @property
-    def owners(self) -> np.ndarray:
-        """The index of the text each chunk belongs to."""
-        return np.repeat(np.arange(len(self.counts)), self.counts)
-
     def select(self, texts: Sequence[int]) -> Chunks:
         """The chunks of some texts, in the order given."""
         first = np.concatenate([[0], np.cumsum(self.counts)])

@@ -24,3 +24,15 @@ def test_the_guard_refuses_optional_imports_from_longbert_only():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "No module named 'pandas' (not in the core install)" in done.stderr
+
+
+def test_sentence_chunking_without_its_extra_is_a_one_line_error(model_dir):
+    done = subprocess.run(
+        [sys.executable, str(HELPERS / "core_only.py"), "predict", "--model", str(model_dir), "--quiet",
+         "--strategy", "sentences 64/64/1"],
+        input=json.dumps({"text": "A fine film. " * 100}) + "\n", capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        "longbert predict: error: sentence-aware chunking needs blingfire: pip install 'longbert[sentences]'"
+    ]

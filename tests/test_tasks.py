@@ -216,3 +216,26 @@ def test_the_demo_chunks_at_sentence_boundaries_when_asked(model_dir):
     sentences = app.classify(text, str(model_dir), 32, 32, 1, "mean", app.SENTENCES)[0]
     count = lambda verdict: int(re.search(r"of (\d+) chunks", verdict).group(1))  # noqa: E731
     assert count(sentences) > count(fixed), "whole sentences fit fewer tokens a chunk, so there are more chunks"
+
+
+@pytest.mark.parametrize("strategy", ["sentences 256/128/8", "head+tail 100+200", "tail 64", "300/150/10"])
+def test_settings_save_any_strategy(tmp_path, strategy):
+    from longbert import parse_strategy
+    from longbert.settings import Settings, load_settings, save_settings
+
+    settings = Settings(parse_strategy(strategy), "median", False, 0.3)
+    save_settings(settings, tmp_path)
+    assert load_settings(tmp_path) == settings
+
+
+def test_settings_in_the_older_form_still_load(tmp_path):
+    from longbert import Chunking
+    from longbert.settings import load_settings
+
+    older = {"chunking": {"chunk_size": 256, "stride": 128, "minimal_chunk_size": 1}, "pooling": "max"}
+    (tmp_path / "longbert.json").write_text(json.dumps(older))
+    settings = load_settings(tmp_path)
+    assert settings.strategy == Chunking(256, 128, 1) and settings.pooling == "max" and settings.threshold == 0.5
+    (tmp_path / "longbert.json").write_text(json.dumps({"strategy": "middle"}))
+    with pytest.raises(LongbertError, match="unknown strategy 'middle'"):
+        load_settings(tmp_path)
