@@ -65,8 +65,7 @@ class TrainConfig:
         if self.task is not None:
             task_kind(self.task)
         check_threshold(self.threshold)
-        check_pooling(self.pooling)
-        self.chunking.validate()
+        check_pooling(self.pooling)  # strategies check themselves when made
         check_positive("epochs", self.epochs)
         check_positive("batch_texts", self.batch_texts)
         for name in ("max_chunks", "batch_tokens"):
