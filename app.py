@@ -123,7 +123,7 @@ def classify(text: str, model: str, chunk_size: int, stride: int, minimal: int, 
     shades, meaning = views.chunk_shades(prediction, classifier.labels)
     return (
         verdict,
-        figures.prediction_figure(prediction, classifier.labels, pooling),
+        figures.prediction_figure(prediction, classifier.labels, pooling, classifier.task.threshold),
         views.shaded_text(text, prediction, shades, meaning),
     )
 

@@ -137,7 +137,7 @@ def chunk_figure(chunk_positive: list[float], pooled: float | None, pooling: str
     return figure
 
 
-def prediction_figure(prediction, labels: list[str], pooling: str) -> go.Figure:
+def prediction_figure(prediction, labels: list[str], pooling: str, threshold: float = 0.5) -> go.Figure:
     """One prediction's chunks as the task shows them: P(class 1) for two classes, the top class's probability
     for more, a bar per label (grouped) for multi-label, the value for regression; the pooled answer as a line."""
     chunks = prediction.chunks
@@ -156,6 +156,7 @@ def prediction_figure(prediction, labels: list[str], pooling: str) -> go.Figure:
                    hovertemplate=f"{label}, chunk %{{x}}: %{{y:.3f}}<extra></extra>")
             for j, label in enumerate(labels)
         ])  # fmt: skip
+        figure.add_hline(y=threshold, line_dash="dot", line_color=GREY, annotation_text=f"threshold {threshold:g}")
         figure.update_layout(title="P(label) per chunk", barmode="group", yaxis={"range": [0, 1]}, height=340,
                              xaxis={"title": "chunk", "type": "category"}, legend={"orientation": "h", "y": -0.25},
                              margin={"l": 10, "r": 10, "t": 50, "b": 40})  # fmt: skip
