@@ -248,3 +248,22 @@ def test_regression_training_learns_a_value(tmp_path):
     loaded = LongTextClassifier.from_pretrained(tmp_path / "out", device="cpu", precision="fp32")
     assert loaded.task.kind == REGRESSION
     assert loaded.predict("good great " * 100)[0].value > loaded.predict("bad awful " * 100)[0].value + 4
+
+
+@pytest.mark.parametrize(
+    "rows, args, message",
+    [
+        ([{"text": "a", "label": "good"}, {"text": "b", "label": 1}], [], "row 0: single-label labels must be"),
+        ([{"text": "a", "label": ["x"]}, {"text": "b", "label": ["y"]}], ["--task", "regression"],
+         "row 0: regression labels must be finite numbers"),
+        ([{"text": "a", "label": 1.5}, {"text": "b", "label": 2}], ["--task", "single_label"],
+         "for a numeric target use --task regression"),
+        ([{"text": "a", "label": 1}, {"text": "b", "label": 0}], ["--task", "ranking"], "unknown task 'ranking'"),
+    ],
+)  # fmt: skip
+def test_train_command_refuses_labels_that_do_not_fit_the_task(capsys, tmp_path, model_dir, rows, args, message):
+    data = tmp_path / "data.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows))
+    code = main(["train", "--model", str(model_dir), "--data", str(data), "--out", str(tmp_path / "o"), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
