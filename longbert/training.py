@@ -278,7 +278,7 @@ def validation_scores(
     scores = classifier.score(classifier.chunk(encoded, config.strategy))
     pooled = np.nan_to_num(scores.pooled(config.pooling, task), nan=0.5) * scale[1] + scale[0]
     pooled = torch.from_numpy(pooled).float()
-    loss = float(task.loss(pooled, torch.from_numpy(targets)))
+    loss = float(task.loss(pooled, torch.tensor(targets)))
     out = pooled.numpy()
     if task.kind == SINGLE_LABEL:
         metric = float((out.argmax(1) == targets).mean())
