@@ -20,7 +20,7 @@ from longbert import POOLINGS, Chunking, Chunks, LongbertError, LongTextClassifi
 from longbert.chunking import Strategy, Truncation
 from longbert.runtime import describe_device, software_versions
 from longbert.scoring import Scorer
-from longbert.training import training_targets
+from longbert.tasks import label_targets
 
 BASELINE = "head 510"
 TRUNCATIONS = ("head", "tail", "head+tail")
@@ -179,7 +179,7 @@ def evaluate(
     max_chunks refuses, before any scoring, settings that would score more distinct chunks (a bound for hosts).
     """
     task = classifier.task
-    targets = training_targets(frame["label"], task.kind, task.labels)[2] if len(frame) else np.zeros(0)
+    targets = label_targets(frame["label"], task.kind, task.labels)[2] if len(frame) else np.zeros(0)
     if task.kind == "regression":
         targets = targets[:, 0]
     start = time.perf_counter()

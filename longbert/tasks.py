@@ -4,7 +4,8 @@
 - multi_label_classification: a sigmoid per label; the answer is every label at or above the threshold;
 - regression: the raw outputs (one for a plain regression model); the answer is the value.
 The names are transformers' `problem_type` values; a config without one is regression with one
-output and single-label otherwise, as transformers itself assumes.
+output and single-label otherwise, as transformers itself assumes. label_targets reads a label
+column for a task (training and evaluation both use it).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from longbert.errors import LongbertError
@@ -95,3 +97,75 @@ def task_for(config, threshold: float = 0.5) -> Task:
 def is_number(value) -> bool:
     """A real, finite number (not a bool)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def label_targets(
+    column: Sequence, task: str | None = None, labels: Sequence[str] | None = None
+) -> tuple[str, list[str], np.ndarray]:
+    """(task type, output names, targets) from a label column, or a one-line error naming the first bad row.
+
+    single_label: integers 0..K-1 (K from labels, else the largest + 1), at least two classes present;
+    multi_label: a list per row of label names (order from labels, else sorted) or indices; multi-hot out;
+    regression: finite numbers. Without a task: lists mean multi-label, non-integer numbers regression.
+    """
+    values = list(column)
+    if not values:
+        raise LongbertError("no training texts")
+    if task is None:
+        first = values[0]
+        if isinstance(first, list | tuple | np.ndarray):
+            task = MULTI_LABEL
+        elif (
+            is_number(first)
+            and isinstance(first, float | np.floating)
+            and any(is_number(v) and float(v) != int(v) for v in values)
+        ):
+            task = REGRESSION
+        else:
+            task = SINGLE_LABEL
+    task = task_kind(task)
+    if task == REGRESSION:
+        for row, v in enumerate(values):
+            if not is_number(v):
+                raise LongbertError(f"row {row}: regression labels must be finite numbers, got {v!r}")
+        return task, list(labels or ["value"]), np.asarray(values, np.float32).reshape(-1, 1)
+    if task == MULTI_LABEL:
+        return task, *_multi_hot(values, labels)
+    for row, v in enumerate(values):
+        if not is_number(v) or float(v) != int(v) or v < 0:
+            hint = " (for a numeric target use --task regression)" if is_number(v) else ""
+            raise LongbertError(f"row {row}: single-label labels must be integers 0..K-1, got {v!r}{hint}")
+    targets = np.asarray(values, np.int64)
+    count = len(labels) if labels else int(targets.max()) + 1
+    if targets.max() >= count:
+        raise LongbertError(f"label {int(targets.max())} is out of range for {count} label names")
+    names = (
+        list(labels) if labels else (["NEGATIVE", "POSITIVE"] if count == 2 else [f"LABEL_{i}" for i in range(count)])
+    )
+    return task, names, targets
+
+
+def _multi_hot(values: list, labels: Sequence[str] | None) -> tuple[list[str], np.ndarray]:
+    for row, v in enumerate(values):
+        if not isinstance(v, list | tuple | np.ndarray):
+            raise LongbertError(f"row {row}: multi-label labels must be a list of label names or indices, got {v!r}")
+    items = [item for v in values for item in v]
+    if all(isinstance(i, str) for i in items):
+        names = list(labels) if labels else sorted(set(items))
+        index = {name: k for k, name in enumerate(names)}
+        unknown = sorted(set(items) - set(index))
+        if unknown:
+            raise LongbertError(f"labels {unknown[:3]} are not among the label names {names}")
+        rows = [[index[i] for i in v] for v in values]
+    elif all(is_number(i) and float(i) == int(i) and i >= 0 for i in items):
+        rows = [[int(i) for i in v] for v in values]
+        count = len(labels) if labels else max((max(r) for r in rows if r), default=0) + 1
+        if any(i >= count for r in rows for i in r):
+            raise LongbertError(f"a label index is out of range for {count} label names")
+        names = list(labels) if labels else [f"LABEL_{i}" for i in range(count)]
+    else:
+        raise LongbertError("multi-label labels must be all label names or all indices 0..K-1")
+    targets = np.zeros((len(values), len(names)), np.float32)
+    for row, indices in enumerate(rows):
+        targets[row, indices] = 1.0
+    return names, targets

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +27,7 @@ from longbert.pooling import check_pooling
 from longbert.runtime import Runtime, describe_device, resolve_device, software_versions
 from longbert.scoring import collate, padded_width, token_budget_batches
 from longbert.settings import Settings, save_settings
-from longbert.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, Task, check_threshold, is_number, task_kind
+from longbert.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, Task, check_threshold, label_targets, task_kind
 
 if TYPE_CHECKING:  # pandas comes with the train extra; the core install never imports it
     import pandas as pd
@@ -145,78 +144,6 @@ def accumulate_gradients(
         part = _forward(model, [ids[i] for i in index], special, runtime)
         part.backward(logits.grad[torch.from_numpy(index).to(device)])
     return loss.item()
-
-
-def training_targets(
-    column: Sequence, task: str | None = None, labels: Sequence[str] | None = None
-) -> tuple[str, list[str], np.ndarray]:
-    """(task type, output names, targets) from a label column, or a one-line error naming the first bad row.
-
-    single_label: integers 0..K-1 (K from labels, else the largest + 1), at least two classes present;
-    multi_label: a list per row of label names (order from labels, else sorted) or indices; multi-hot out;
-    regression: finite numbers. Without a task: lists mean multi-label, non-integer numbers regression.
-    """
-    values = list(column)
-    if not values:
-        raise LongbertError("no training texts")
-    if task is None:
-        first = values[0]
-        if isinstance(first, list | tuple | np.ndarray):
-            task = MULTI_LABEL
-        elif (
-            is_number(first)
-            and isinstance(first, float | np.floating)
-            and any(is_number(v) and float(v) != int(v) for v in values)
-        ):
-            task = REGRESSION
-        else:
-            task = SINGLE_LABEL
-    task = task_kind(task)
-    if task == REGRESSION:
-        for row, v in enumerate(values):
-            if not is_number(v):
-                raise LongbertError(f"row {row}: regression labels must be finite numbers, got {v!r}")
-        return task, list(labels or ["value"]), np.asarray(values, np.float32).reshape(-1, 1)
-    if task == MULTI_LABEL:
-        return task, *_multi_hot(values, labels)
-    for row, v in enumerate(values):
-        if not is_number(v) or float(v) != int(v) or v < 0:
-            hint = " (for a numeric target use --task regression)" if is_number(v) else ""
-            raise LongbertError(f"row {row}: single-label labels must be integers 0..K-1, got {v!r}{hint}")
-    targets = np.asarray(values, np.int64)
-    count = len(labels) if labels else int(targets.max()) + 1
-    if targets.max() >= count:
-        raise LongbertError(f"label {int(targets.max())} is out of range for {count} label names")
-    names = (
-        list(labels) if labels else (["NEGATIVE", "POSITIVE"] if count == 2 else [f"LABEL_{i}" for i in range(count)])
-    )
-    return task, names, targets
-
-
-def _multi_hot(values: list, labels: Sequence[str] | None) -> tuple[list[str], np.ndarray]:
-    for row, v in enumerate(values):
-        if not isinstance(v, list | tuple | np.ndarray):
-            raise LongbertError(f"row {row}: multi-label labels must be a list of label names or indices, got {v!r}")
-    items = [item for v in values for item in v]
-    if all(isinstance(i, str) for i in items):
-        names = list(labels) if labels else sorted(set(items))
-        index = {name: k for k, name in enumerate(names)}
-        unknown = sorted(set(items) - set(index))
-        if unknown:
-            raise LongbertError(f"labels {unknown[:3]} are not among the label names {names}")
-        rows = [[index[i] for i in v] for v in values]
-    elif all(is_number(i) and float(i) == int(i) and i >= 0 for i in items):
-        rows = [[int(i) for i in v] for v in values]
-        count = len(labels) if labels else max((max(r) for r in rows if r), default=0) + 1
-        if any(i >= count for r in rows for i in r):
-            raise LongbertError(f"a label index is out of range for {count} label names")
-        names = list(labels) if labels else [f"LABEL_{i}" for i in range(count)]
-    else:
-        raise LongbertError("multi-label labels must be all label names or all indices 0..K-1")
-    targets = np.zeros((len(values), len(names)), np.float32)
-    for row, indices in enumerate(rows):
-        targets[row, indices] = 1.0
-    return names, targets
 
 
 def average_gradients(model, world: int) -> None:
@@ -353,7 +280,7 @@ def train(
 ) -> dict:
     """Fine-tune model_name on (text, label) rows and save the best epoch (by validation) to out_dir.
 
-    The task type is config.task, else read from the labels (training_targets); labels names the outputs.
+    The task type is config.task, else read from the labels (tasks.label_targets); labels names the outputs.
     about: what training.json should also record for the model card (the command, the data).
     """
     from accelerate import Accelerator
@@ -363,13 +290,13 @@ def train(
     config.validate()
     if frame.empty:
         raise LongbertError("no training texts")
-    kind, labels, targets = training_targets(frame["label"], config.task, labels)
+    kind, labels, targets = label_targets(frame["label"], config.task, labels)
     if kind == SINGLE_LABEL and len(np.unique(targets)) < 2:
         raise LongbertError(f"training needs at least two classes: every label is {int(targets[0])}")
     if validation is None:
         frame, validation = split_validation(frame, config.validation_fraction, config.seed, kind == SINGLE_LABEL)
-        kind, labels, targets = training_targets(frame["label"], kind, labels)
-    validation_targets = training_targets(validation["label"], kind, labels)[2] if len(validation) else targets[:0]
+        kind, labels, targets = label_targets(frame["label"], kind, labels)
+    validation_targets = label_targets(validation["label"], kind, labels)[2] if len(validation) else targets[:0]
     scale = standardization(targets) if kind == REGRESSION else None
     if scale is not None:
         targets = ((targets - scale[0]) / scale[1]).astype(np.float32)

@@ -16,7 +16,8 @@ from safetensors.torch import load_file
 from longbert import MULTI_LABEL, REGRESSION, SINGLE_LABEL, Chunking, LongbertError, LongTextClassifier, chunk
 from longbert.cli import main
 from longbert.runtime import runtime_for
-from longbert.training import TrainConfig, accumulate_gradients, train, training_targets
+from longbert.tasks import label_targets
+from longbert.training import TrainConfig, accumulate_gradients, train
 
 
 def synthetic(n: int, seed: int = 0) -> pd.DataFrame:
@@ -190,7 +191,7 @@ def test_training_starts_from_a_base_checkpoint_that_predict_refuses(tmp_path):
 def test_train_rejects_bad_labels(model_dir, tmp_path, labels, names, message):
     frame = pd.DataFrame({"text": ["a film"] * len(labels), "label": pd.Series(labels, dtype=object)})
     if message is None:  # well-formed: three labels from indices, multi-hot
-        assert training_targets(frame["label"])[1:][0] == ["LABEL_0", "LABEL_1", "LABEL_2"]
+        assert label_targets(frame["label"])[1:][0] == ["LABEL_0", "LABEL_1", "LABEL_2"]
         return
     with pytest.raises(LongbertError, match=message):
         train(str(model_dir), frame, tmp_path / "out", TrainConfig(), labels=names, device="cpu", progress=False)
@@ -198,8 +199,8 @@ def test_train_rejects_bad_labels(model_dir, tmp_path, labels, names, message):
 
 def test_regression_labels_must_be_numbers():
     with pytest.raises(LongbertError, match="row 1: regression labels must be finite numbers, got 'x'"):
-        training_targets([1.5, "x"], "regression")
-    kind, names, targets = training_targets([1.5, 2.0])
+        label_targets([1.5, "x"], "regression")
+    kind, names, targets = label_targets([1.5, 2.0])
     assert kind == REGRESSION and names == ["value"] and targets.shape == (2, 1)
 
 
