@@ -7,6 +7,7 @@ import html
 import itertools
 
 from longbert import MULTI_LABEL, REGRESSION, Prediction
+from longbert.tasks import first_output
 
 
 def _color(positive: float) -> str:
@@ -22,7 +23,7 @@ def chunk_shades(prediction: Prediction, labels: list[str]) -> tuple[list[float]
     chunk for regression."""
     chunks = prediction.chunks
     if prediction.task == REGRESSION:
-        values = [c.value if isinstance(c.value, float) else c.value[0] for c in chunks]
+        values = [first_output(c.value) for c in chunks]
         low, high = min(values, default=0.0), max(values, default=0.0)
         return [0.5 if high == low else (v - low) / (high - low) for v in values], "value, scaled low to high"
     if prediction.task != MULTI_LABEL and len(labels) == 2:
@@ -30,15 +31,12 @@ def chunk_shades(prediction: Prediction, labels: list[str]) -> tuple[list[float]
     return [max(c.probabilities) for c in chunks], "top label's probability"
 
 
-def shaded_text(
-    text: str, prediction: Prediction, shades: list[float] | None = None, meaning: str = "P(positive)"
-) -> str:
-    """The text with each stretch shaded by the mean shade of the chunks that cover it (default: P(class 1)).
+def shaded_text(text: str, prediction: Prediction, shades: list[float], meaning: str) -> str:
+    """The text with each stretch shaded by the mean of the shades (chunk_shades) of the chunks that cover it.
 
     Overlapping chunks share a stretch, which gets their mean and a tooltip naming them; text in
     no chunk (a dropped short tail, or the middle under head+tail truncation) stays unshaded.
     """
-    shades = [c.probabilities[1] for c in prediction.chunks] if shades is None else shades
     bounds = sorted({0, len(text), *(cut for c in prediction.chunks for span in c.spans for cut in span)})
     covers: list[list[tuple[int, float]]] = [[] for _ in bounds[1:]]
     for i, chunk in enumerate(prediction.chunks):

@@ -7,6 +7,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 
 from eval.metrics import BUCKETS
+from longbert.tasks import MULTI_LABEL, REGRESSION, first_output
 
 BLUE, ORANGE, GREY = "#3b6fb6", "#e07b39", "#888888"
 
@@ -141,16 +142,16 @@ def prediction_figure(prediction, labels: list[str], pooling: str, threshold: fl
     """One prediction's chunks as the task shows them: P(class 1) for two classes, the top class's probability
     for more, a bar per label (grouped) for multi-label, the value for regression; the pooled answer as a line."""
     chunks = prediction.chunks
-    if prediction.task == "regression":
-        values = [c.value if isinstance(c.value, float) else c.value[0] for c in chunks]
-        pooled = prediction.value if isinstance(prediction.value, float) else prediction.value[0]
+    if prediction.task == REGRESSION:
+        values = [first_output(c.value) for c in chunks]
+        pooled = first_output(prediction.value)
         figure = go.Figure(go.Bar(x=[str(i + 1) for i in range(len(values))], y=values, marker_color=BLUE,
                                   hovertemplate="chunk %{x}: %{y:.3f}<extra></extra>"))  # fmt: skip
         figure.add_hline(y=pooled, line_color="black", annotation_text=f"{pooling}: {pooled:.3f}")
         figure.update_layout(title="Value per chunk", xaxis={"title": "chunk", "type": "category"}, height=320,
                              margin={"l": 10, "r": 10, "t": 50, "b": 40})  # fmt: skip
         return figure
-    if prediction.task == "multi_label_classification":
+    if prediction.task == MULTI_LABEL:
         figure = go.Figure([
             go.Bar(name=label, x=[str(i + 1) for i in range(len(chunks))], y=[c.probabilities[j] for c in chunks],
                    hovertemplate=f"{label}, chunk %{{x}}: %{{y:.3f}}<extra></extra>")

@@ -26,9 +26,10 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-# The metric each task type is ranked by, and whether higher is better.
-PRIMARY = {"single_label_classification": ("accuracy", True), "multi_label_classification": ("micro_f1", True),
-           "regression": ("mae", False)}  # fmt: skip
+from longbert.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL
+
+# The metric each task type is ranked by.
+PRIMARY = {SINGLE_LABEL: "accuracy", MULTI_LABEL: "micro_f1", REGRESSION: "mae"}
 
 BUCKETS = ("<=510", "511-1024", ">1024")
 Z95 = 1.959963984540054
@@ -181,34 +182,39 @@ def paired_correct(right: np.ndarray, base_right: np.ndarray) -> dict:
 
 def task_metrics(kind: str, targets: np.ndarray, outputs: np.ndarray, threshold: float = 0.5) -> dict:
     """The metrics of a task type for pooled outputs [n, C] against targets (labels, multi-hot rows or values)."""
-    if kind == "regression":
+    if kind == REGRESSION:
         return regression_metrics(targets, outputs[:, 0])
-    if kind == "multi_label_classification":
+    if kind == MULTI_LABEL:
         return multi_label_metrics(targets, outputs, threshold)
     if outputs.shape[1] == 2:
         return binary_metrics(targets, outputs[:, 1])
     return class_metrics(targets, outputs)
 
 
+def predicted_classes(outputs: np.ndarray) -> np.ndarray:
+    """Each review's class: P(class 1) >= 0.5 for two classes (as binary_metrics decides), else the argmax."""
+    return (outputs[:, 1] >= 0.5).astype(int) if outputs.shape[1] == 2 else outputs.argmax(1)
+
+
 def per_review(kind: str, targets: np.ndarray, outputs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """What paired comparisons compare: whether each review is right (its exact label set for multi-label),
     or its absolute error (regression)."""
-    if kind == "regression":
+    if kind == REGRESSION:
         return np.abs(outputs[:, 0] - np.asarray(targets, dtype=float).ravel())
-    if kind == "multi_label_classification":
+    if kind == MULTI_LABEL:
         return ((outputs >= threshold) == (np.asarray(targets) > 0.5)).all(1)
-    return outputs.argmax(1) == np.asarray(targets)
+    return predicted_classes(outputs) == np.asarray(targets)
 
 
 def paired(kind: str, this: np.ndarray, baseline: np.ndarray) -> dict:
     """A setting's per_review() values against the baseline's on the same reviews."""
-    return paired_errors(this, baseline) if kind == "regression" else paired_correct(this, baseline)
+    return paired_errors(this, baseline) if kind == REGRESSION else paired_correct(this, baseline)
 
 
 def decisions(kind: str, outputs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """Each review's answer as one comparable value: the class, the label set as bits, or the rounded value."""
-    if kind == "regression":
+    if kind == REGRESSION:
         return np.round(outputs[:, 0]).astype(np.int64)
-    if kind == "multi_label_classification":
+    if kind == MULTI_LABEL:
         return ((outputs >= threshold).astype(np.int64) << np.arange(outputs.shape[1])).sum(1)
-    return outputs.argmax(1)
+    return predicted_classes(outputs)

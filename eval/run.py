@@ -20,7 +20,7 @@ from longbert import POOLINGS, Chunking, Chunks, LongbertError, LongTextClassifi
 from longbert.chunking import Strategy, Truncation
 from longbert.runtime import describe_device, software_versions
 from longbert.scoring import Scorer
-from longbert.tasks import label_targets
+from longbert.tasks import REGRESSION, SINGLE_LABEL, label_targets
 
 BASELINE = "head 510"
 TRUNCATIONS = ("head", "tail", "head+tail")
@@ -98,26 +98,18 @@ class CachedScorer:
 def review_outputs(pooled: np.ndarray, task: Task) -> np.ndarray:
     """Pooled outputs [n, C] with reviews without tokens filled: probability 0.5 per label, 1/K per class,
     value 0 (none occurs in IMDB)."""
-    fill = {"single_label_classification": 1 / pooled.shape[1], "regression": 0.0}.get(task.kind, 0.5)
+    fill = {SINGLE_LABEL: 1 / pooled.shape[1], REGRESSION: 0.0}.get(task.kind, 0.5)
     return np.nan_to_num(pooled, nan=fill)
 
 
 def output_column(outputs: np.ndarray, task: Task) -> list | np.ndarray:
     """How a setting's outputs are stored in predictions.parquet: the positive-class probability for two
     classes, the value for one regression output, else a list per review."""
-    if task.kind == "single_label_classification" and outputs.shape[1] == 2:
+    if task.kind == SINGLE_LABEL and outputs.shape[1] == 2:
         return outputs[:, 1]
-    if task.kind == "regression" and outputs.shape[1] == 1:
+    if task.kind == REGRESSION and outputs.shape[1] == 1:
         return outputs[:, 0]
     return list(outputs)
-
-
-def column_outputs(column: pd.Series) -> np.ndarray:
-    """A predictions.parquet column back as outputs [n, C] (two-class columns hold the positive class only)."""
-    values = column.to_numpy()
-    if values.dtype == object:
-        return np.stack(values).astype(float)
-    return values.astype(float)[:, None]
 
 
 def summarize(outputs: dict[str, np.ndarray], entries: list[Entry], targets, buckets, task: Task) -> list[dict]:
@@ -180,7 +172,7 @@ def evaluate(
     """
     task = classifier.task
     targets = label_targets(frame["label"], task.kind, task.labels)[2] if len(frame) else np.zeros(0)
-    if task.kind == "regression":
+    if task.kind == REGRESSION:
         targets = targets[:, 0]
     start = time.perf_counter()
     entries = plan(chunkings, list(poolings), list(truncations))
@@ -226,7 +218,7 @@ def evaluate(
             "task": task.kind,
             "labels": list(task.labels),
             "threshold": task.threshold,
-            "metric": PRIMARY[task.kind][0],
+            "metric": PRIMARY[task.kind],
             "chunks_scored": scorer.scored,
             "chunks_reused": cache.loaded,
             "distinct_chunks": len(cache),

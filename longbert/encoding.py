@@ -47,10 +47,7 @@ class Encoded:
     @property
     def offsets(self) -> np.ndarray:
         """Character offsets [n, 2] of every token (span() is far cheaper when only chunk edges matter)."""
-        pieces = self._pieces()
-        if not pieces:
-            return np.zeros((0, 2), np.int64)
-        return np.concatenate([np.asarray(e.offsets, np.int64).reshape(-1, 2) + shift for _, shift, e in pieces])
+        return _offsets(self._pieces())
 
     def _pieces(self) -> tuple[tuple[int, int, Encoding], ...]:
         if self.pieces is None:
@@ -61,6 +58,13 @@ class Encoded:
         pieces = self._pieces()
         first, shift, encoding = pieces[bisect.bisect_right([p[0] for p in pieces], token) - 1]
         return encoding.token_to_chars(token - first)[side] + shift
+
+
+def _offsets(pieces) -> np.ndarray:
+    """Character offsets [n, 2] of every token of a text's pieces, shifted to the whole text."""
+    if not pieces:
+        return np.zeros((0, 2), np.int64)
+    return np.concatenate([np.asarray(e.offsets, np.int64).reshape(-1, 2) + shift for _, shift, e in pieces])
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,7 @@ def sentence_char_starts(text: str) -> list[int]:
 
 def _sentence_token_starts(text: str, pieces: list[tuple[int, int, Encoding]]) -> np.ndarray:
     """Token indices of sentence starts: each sentence's first character mapped to the first token at or after it."""
-    token_chars = np.concatenate([np.asarray(e.offsets, np.int64).reshape(-1, 2)[:, 0] + s for _, s, e in pieces])
+    token_chars = _offsets(pieces)[:, 0]
     starts = np.searchsorted(token_chars, sentence_char_starts(text), side="left")
     return np.unique(starts[(starts > 0) & (starts < len(token_chars))]).astype(np.int32)
 

@@ -10,7 +10,7 @@ import torch
 
 from longbert.chunking import Chunks, window_size
 from longbert.encoding import Encoded
-from longbert.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, Task
+from longbert.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, Task, as_value
 
 
 @dataclass(frozen=True)
@@ -80,10 +80,6 @@ class ChunkScores:
         return out
 
 
-def _as_value(row: np.ndarray) -> float | tuple[float, ...]:
-    return float(row[0]) if len(row) == 1 else tuple(float(v) for v in row)
-
-
 def predictions(scores: ChunkScores, encoded: Sequence[Encoded], task: Task, method: str) -> list[Prediction]:
     """Each text's Prediction: the pooled answer decided by the task, and every chunk's output and spans.
 
@@ -99,7 +95,7 @@ def predictions(scores: ChunkScores, encoded: Sequence[Encoded], task: Task, met
                 None if regression else tuple(outputs[first + k].tolist()),
                 window_size(w),
                 tuple(enc.span(s, e) for s, e in w) if enc.pieces is not None else (),
-                _as_value(outputs[first + k]) if regression else None,
+                as_value(outputs[first + k]) if regression else None,
             )
             for k, w in enumerate(windows)
         )

@@ -79,7 +79,18 @@ class Task:
         if self.kind == MULTI_LABEL:
             chosen = tuple(name for name, p in zip(self.labels, values) if p >= self.threshold)
             return {"labels": chosen, "probabilities": values}
-        return {"value": values[0] if len(values) == 1 else values}
+        return {"value": as_value(values)}
+
+
+def as_value(outputs: Sequence[float]) -> float | tuple[float, ...]:
+    """A regression answer: a float for a one-output model, else a tuple of its outputs."""
+    values = tuple(float(v) for v in outputs)
+    return values[0] if len(values) == 1 else values
+
+
+def first_output(value: float | tuple[float, ...]) -> float:
+    """A regression answer's first output (what the app shows for a model with several)."""
+    return value if isinstance(value, float) else value[0]
 
 
 def task_for(config, threshold: float = 0.5) -> Task:

@@ -184,3 +184,14 @@ def test_cached_scores_are_not_shared_between_fp32_and_bf16_weights(classifier):
     )  # fmt: skip
     assert half.runtime.autocast is None is classifier.runtime.autocast  # neither runs under autocast
     assert fingerprint(half, "m", ["a"]) != fingerprint(classifier, "m", ["a"])
+
+
+def test_two_class_decisions_agree_with_accuracy_on_a_tie():
+    from eval.metrics import decisions, per_review, task_metrics
+
+    outputs = np.array([[0.5, 0.5], [0.9, 0.1], [0.2, 0.8]])
+    labels = np.array([1, 0, 0])
+    right = per_review("single_label_classification", labels, outputs)
+    assert right.tolist() == [True, True, False]  # P(positive) = 0.5 is positive, as binary_metrics counts it
+    assert task_metrics("single_label_classification", labels, outputs)["accuracy"] == right.mean()
+    assert decisions("single_label_classification", outputs).tolist() == [1, 0, 1]
