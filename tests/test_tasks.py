@@ -186,7 +186,8 @@ def test_evaluation_and_the_app_read_every_task_type(tmp_path, kind):
         assert row["accuracy"] == pytest.approx(np.mean(right))
     assert row["chunks"] == sum(len(p.chunks) for p in direct)
     results = load_results(tmp_path / "results")
-    assert all_figures(results)["accuracy"].data[0].x[0] is not None
+    drawn = all_figures(results)["accuracy"].data[0]
+    assert sorted(drawn.x) == pytest.approx(sorted(r[metric] for r in summary["rows"]))
     table = app.results_table(results, "run")
     assert metric in table.columns and len(table) == len(summary["rows"])
 
