@@ -264,7 +264,9 @@ def build_app() -> gr.Blocks:
                     run = gr.Button("Run", variant="primary")
                     stop = gr.Button("Stop")
                 run_note = gr.Markdown()
-                run_table = gr.Dataframe(headers=["source", *METRICS], label="This run beside the committed results")
+                # headers of the committed results' task (METRICS lists every task's columns)
+                headers = list(results_table(committed, "").columns) if committed else ["source", "setting"]
+                run_table = gr.Dataframe(headers=headers, label="This run beside the committed results")
                 with gr.Row():
                     run_accuracy = gr.Plot()
                     run_buckets = gr.Plot()
