@@ -207,10 +207,10 @@ def describe_data(source: str | None) -> str:
     return f"{source} (train split)"
 
 
-def run_train(args: argparse.Namespace) -> None:
+def train_config(args: argparse.Namespace):
+    """The TrainConfig that `longbert train`'s flags describe, validated (a bad value is one line)."""
     from longbert.chunking import Chunking
-    from longbert.data import balanced_sample, load_imdb
-    from longbert.training import TrainConfig, train
+    from longbert.training import TrainConfig
 
     stride = args.stride if args.stride is not None else args.chunk_size
     config = TrainConfig(
@@ -218,6 +218,14 @@ def run_train(args: argparse.Namespace) -> None:
         **{field: getattr(args, field) for field, _, _ in TRAIN_FLAGS.values()},
     )
     config.validate()
+    return config
+
+
+def run_train(args: argparse.Namespace) -> None:
+    from longbert.data import balanced_sample, load_imdb
+    from longbert.training import train
+
+    config = train_config(args)
     source = None if args.data == "imdb" else args.data
     frame = load_imdb("train", source, args.text_column, args.label_column)
     if source == "sample":

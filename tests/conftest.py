@@ -15,8 +15,11 @@ FIXTURES = Path(__file__).parent / "fixtures"
 TOKENIZER_DIR = FIXTURES / "minilm-tokenizer"
 
 
-def tiny_bert(num_labels: int = 2, seed: int = 0, hidden: int = 32):
-    """A 2-layer BERT classifier with random weights: milliseconds per forward pass."""
+def tiny_bert(num_labels: int = 2, seed: int = 0, hidden: int = 32, init: float = 0.02):
+    """A 2-layer BERT classifier with random weights: milliseconds per forward pass.
+
+    init is the weights' standard deviation: at BERT's 0.02 every text gets nearly the same answer; at
+    0.5 answers vary from text to text (and settings disagree), as a trained model's do."""
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(seed)
@@ -32,15 +35,16 @@ def tiny_bert(num_labels: int = 2, seed: int = 0, hidden: int = 32):
         label2id={("NEGATIVE", "POSITIVE")[i] if num_labels == 2 else f"CLASS_{i}": i for i in range(num_labels)},
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
+        initializer_range=init,
     )
     return BertForSequenceClassification(config).eval()
 
 
-def save_tiny_model(directory: Path, num_labels: int = 2, seed: int = 0) -> Path:
+def save_tiny_model(directory: Path, num_labels: int = 2, seed: int = 0, init: float = 0.02) -> Path:
     """Save a tiny BERT classifier with the fixture tokenizer, as a user's model directory would look."""
     from transformers import AutoTokenizer
 
-    tiny_bert(num_labels, seed).save_pretrained(directory)
+    tiny_bert(num_labels, seed, init=init).save_pretrained(directory)
     AutoTokenizer.from_pretrained(TOKENIZER_DIR).save_pretrained(directory)
     return directory
 

@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import save_tiny_model
 
 pytest.importorskip("gradio")
 
@@ -17,10 +18,11 @@ from eval.run import evaluate, parse_grid
 
 
 @pytest.fixture(scope="module")
-def results_dir(tmp_path_factory, model_dir):
+def results_dir(tmp_path_factory):
     from longbert import LongTextClassifier
 
-    classifier = LongTextClassifier.from_pretrained(model_dir, device="cpu")
+    varied = save_tiny_model(tmp_path_factory.mktemp("varied"), init=0.5)  # its settings disagree on some reviews
+    classifier = LongTextClassifier.from_pretrained(varied, device="cpu")
     frame = pd.read_parquet(app.SAMPLE).head(40)
     out = tmp_path_factory.mktemp("results")
     evaluate(classifier, frame, model="tiny", chunkings=parse_grid("510/510/1,128/64/1"), out_dir=out, progress=False)
@@ -92,12 +94,16 @@ def test_run_evaluation_sits_beside_the_committed_results(model_dir, monkeypatch
 
 def test_disagreements_open_in_the_demo(results_dir):
     committed = app.committed_results()
+    disagreements = committed["disagreements"]
+    assert len(disagreements) >= 2, "the tiny model's settings disagree on some of the 40 reviews"
     table = app.disagreement_table(committed)
-    assert len(table) == len(committed["disagreements"])
-    if len(table):
-        event = type("Event", (), {"index": [0, 0]})()
-        text, _ = app.open_in_demo(table, event)
-        assert text == committed["disagreements"].iloc[0]["text"]
+    assert list(table["review"]) == list(disagreements["review"])
+    assert {"label", "num_tokens", "head 510"} <= set(table.columns) and "text" not in table.columns
+    for row in (len(table) - 1, 0):
+        event = type("Event", (), {"index": [row, 0]})()
+        text, tabs = app.open_in_demo(table, event)
+        assert text == disagreements.iloc[row]["text"] and text.strip()
+        assert tabs.selected == "demo"
 
 
 def free_port() -> int:
@@ -108,16 +114,15 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(model_dir, results_dir):
-    import os
-
-    os.environ["LONGBERT_MODEL"] = str(model_dir)
-    os.environ["LONGBERT_RESULTS"] = str(results_dir)
-    os.environ["LONGBERT_IMDB"] = "sample"
-    blocks = app.build_app().queue(default_concurrency_limit=2, max_size=64)
-    port = free_port()
-    blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    blocks.close()
+    with pytest.MonkeyPatch.context() as patch:  # undone when the module ends: no later test sees these
+        patch.setenv("LONGBERT_MODEL", str(model_dir))
+        patch.setenv("LONGBERT_RESULTS", str(results_dir))
+        patch.setenv("LONGBERT_IMDB", "sample")
+        blocks = app.build_app().queue(default_concurrency_limit=2, max_size=64)
+        port = free_port()
+        blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+        yield f"http://127.0.0.1:{port}/"
+        blocks.close()
 
 
 def test_client_predict_and_evaluate_endpoints(server, model_dir):

@@ -1,5 +1,6 @@
 """`longbert predict`: JSON lines in input order, and a one-line error with exit code 2 for every bad input."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -8,7 +9,8 @@ import sys
 import pytest
 from conftest import save_tiny_encoder
 
-from longbert.cli import TRAIN_FLAGS, build_parser, main
+from longbert import Chunking
+from longbert.cli import build_parser, main, train_config
 from longbert.training import TrainConfig
 
 LONG_REVIEW = "the film was great " * 825  # 3,300 tokens: 7 chunks of 510
@@ -147,6 +149,7 @@ def test_no_model_and_no_bundled_model(capsys, tmp_path, monkeypatch):
     assert code == 2 and "pass --model" in err
 
 
+@pytest.mark.slow
 def test_predict_without_a_model_uses_the_bundled_one_offline(capsys, tmp_path, monkeypatch):
     import pandas as pd
 
@@ -166,6 +169,7 @@ def test_predict_without_a_model_uses_the_bundled_one_offline(capsys, tmp_path, 
     assert sum(p == bool(y) for p, y in zip(predicted, sample["label"])) >= 34  # 93% on the split; 85% here
 
 
+@pytest.mark.slow
 def test_installed_command_exit_code_and_output(tmp_path, model_dir):
     review = tmp_path / "r.txt"
     review.write_text(LONG_REVIEW)
@@ -179,11 +183,17 @@ def test_installed_command_exit_code_and_output(tmp_path, model_dir):
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
 
 
-def test_train_flags_default_to_train_config_and_set_its_fields():
+def test_train_flags_default_to_train_config_and_set_its_fields(capsys):
     parser = build_parser()
-    args = parser.parse_args(["train", "--model", "m", "--out", "o"])
-    assert {f: getattr(args, f) for f, _, _ in TRAIN_FLAGS.values()} == {
-        f: getattr(TrainConfig(), f) for f, _, _ in TRAIN_FLAGS.values()
-    }
-    args = parser.parse_args(["train", "--model", "m", "--out", "o", "--lr", "1e-4", "--max-chunks", "3"])
-    assert (args.learning_rate, args.max_chunks) == (1e-4, 3)
+    assert train_config(parser.parse_args(["train", "--model", "m", "--out", "o"])) == TrainConfig()
+    given = ["--lr", "1e-4", "--max-chunks", "3", "--epochs", "7", "--pooling", "max", "--save-dtype", "bfloat16",
+             "--chunk-size", "128", "--minimal-chunk-size", "16"]  # fmt: skip
+    config = train_config(parser.parse_args(["train", "--model", "m", "--out", "o", *given]))
+    expected = dataclasses.replace(
+        TrainConfig(), learning_rate=1e-4, max_chunks=3, epochs=7, pooling="max", save_dtype="bfloat16",
+        chunking=Chunking(128, 128, 16),
+    )  # fmt: skip
+    assert config == expected, "each flag sets its own field, the stride follows the chunk size"
+    code, help_text, _ = run(capsys, "train", "--help")
+    assert code == 0
+    assert f"(default {TrainConfig().learning_rate})" in help_text and f"(default {TrainConfig().epochs})" in help_text

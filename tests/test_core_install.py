@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 HELPERS = Path(__file__).parent / "helpers"
 
 
+@pytest.mark.slow
 def test_predict_runs_without_any_optional_package(model_dir):
     done = subprocess.run(
         [sys.executable, str(HELPERS / "core_only.py"), "predict", "--model", str(model_dir), "--quiet"],
@@ -26,6 +29,7 @@ def test_the_guard_refuses_optional_imports_from_longbert_only():
     assert done.returncode != 0 and "No module named 'pandas' (not in the core install)" in done.stderr
 
 
+@pytest.mark.slow
 def test_sentence_chunking_without_its_extra_is_a_one_line_error(model_dir):
     done = subprocess.run(
         [sys.executable, str(HELPERS / "core_only.py"), "predict", "--model", str(model_dir), "--quiet",

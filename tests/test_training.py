@@ -128,6 +128,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_process_data_parallel_matches_one_process(tmp_path):
     base = save_tiny_model(tmp_path / "base")
     data = tmp_path / "train.parquet"
@@ -165,12 +166,19 @@ def test_training_starts_from_a_base_checkpoint_that_predict_refuses(tmp_path):
     base = save_tiny_encoder(tmp_path / "base")
     with pytest.raises(LongbertError, match="no trained classification head"):
         LongTextClassifier.from_pretrained(base, device="cpu")
-    assert LongTextClassifier.from_pretrained(base, device="cpu", new_head=True).predict("fine")[0].label
+    random_head = LongTextClassifier.from_pretrained(base, device="cpu", new_head=True)
+    (answer,) = random_head.predict("fine")
+    assert sum(answer.probabilities) == pytest.approx(1) and len(answer.probabilities) == 2
     frame = pd.DataFrame({"text": ["great film"] * 8 + ["awful film"] * 8, "label": [1] * 8 + [0] * 8})
     config = TrainConfig(chunking=Chunking(64, 64, 1), epochs=1, batch_texts=4, validation_fraction=0.25)
     train(str(base), frame, tmp_path / "tuned", config, device="cpu", progress=False)
-    tuned = LongTextClassifier.from_pretrained(tmp_path / "tuned", device="cpu")
+    tuned = LongTextClassifier.from_pretrained(tmp_path / "tuned", device="cpu")  # a head now: not refused
     assert tuned.labels == ["NEGATIVE", "POSITIVE"]
+    started, saved = load_file(base / "model.safetensors"), load_file(tmp_path / "tuned" / "model.safetensors")
+    embeddings = saved["bert.embeddings.word_embeddings.weight"]
+    assert not torch.equal(embeddings, started["embeddings.word_embeddings.weight"]), "the encoder was trained"
+    assert torch.allclose(embeddings, started["embeddings.word_embeddings.weight"], atol=1e-2), "from the base"
+    assert "classifier.weight" in saved and "classifier.weight" not in started
 
 
 @pytest.mark.parametrize(
