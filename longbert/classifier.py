@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from longbert.chunking import Chunking, Chunks, Strategy, chunk
-from longbert.encoding import Encoded, backend_tokenizer, encode_texts, special_tokens
+from longbert.encoding import Encoded, backend_tokenizer, check_text, encode_texts, special_tokens
 from longbert.errors import LongbertError
 from longbert.loading import load_pretrained, max_sequence_length
 from longbert.pooling import check_pooling
@@ -217,9 +217,7 @@ def _groups(texts: Iterable[str]) -> Iterator[list[str]]:
     group: list[str] = []
     chars = 0
     for index, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise LongbertError(f"text {index} is {type(text).__name__}, not a string")
-        group.append(text)
+        group.append(check_text(text, f"text {index}"))
         chars += len(text)
         if chars >= GROUP_CHARS or len(group) >= GROUP_TEXTS:
             yield group

@@ -13,9 +13,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from longbert.encoding import check_text
 from longbert.errors import LongbertError
 
 PROGRESS_MIN_TEXTS = 50
+STDIN_MODES = ("auto", "jsonl", "text")
+PREDICT_EXAMPLES = """examples (the bundled model unless --model or $LONGBERT_MODEL names one):
+  longbert predict review.txt
+  longbert predict reviews.jsonl --pooling max
+  cat review.txt | longbert predict --strategy head+tail
+  echo '{"text": "A long review ..."}' | longbert predict --chunk-size 256 --stride 128
+"""
 # `longbert train` flags that set a TrainConfig field: flag -> (field, type, help); defaults come from TrainConfig.
 TRAIN_FLAGS = {
     "--mode": ("mode", str, "pooled (all chunks pooled in the loss) or head (truncation)"),
@@ -44,26 +52,49 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def read_texts(paths: Sequence[str]) -> list[str]:
-    """Texts from .txt files (one text each) and .jsonl files (a "text" field a line); stdin JSON lines if none."""
+def read_texts(paths: Sequence[str], stdin: str = "auto") -> list[str]:
+    """Texts from .txt files (one text each) and .jsonl files (a "text" field a line), else from stdin.
+
+    Every text is read and checked before any is classified, so bad input stops the run before its
+    first output line. stdin (see read_stdin) is JSON lines or one plain text."""
     if not paths:
-        return _jsonl_texts(sys.stdin, "stdin")
+        return read_stdin(sys.stdin.buffer.read(), stdin)
     texts: list[str] = []
     for name in paths:
         path = Path(name)
         if not path.is_file():
             raise LongbertError(f"no such file: {name}")
-        try:
-            if path.suffix == ".txt":
-                texts.append(path.read_text(encoding="utf-8"))
-            elif path.suffix == ".jsonl":
-                with path.open(encoding="utf-8") as lines:
-                    texts.extend(_jsonl_texts(lines, name))
-            else:
-                raise LongbertError(f"{name}: expected a .txt file (one text) or a .jsonl file (a 'text' field a line)")
-        except UnicodeDecodeError as error:
-            raise LongbertError(f"{name} is not UTF-8 text: {error.reason}") from error
+        if path.suffix == ".txt":
+            texts.append(_decoded(path.read_bytes(), name))
+        elif path.suffix == ".jsonl":
+            texts.extend(_jsonl_texts(_decoded(path.read_bytes(), name).splitlines(), name))
+        else:
+            raise LongbertError(f"{name}: expected a .txt file (one text) or a .jsonl file (a 'text' field a line)")
     return texts
+
+
+def read_stdin(data: bytes, mode: str = "auto") -> list[str]:
+    """Standard input as texts. mode jsonl: a JSON object with a "text" field a line; text: all of it is one
+    text; auto: JSON lines if the first non-blank line is a JSON object, else one plain text."""
+    if mode not in STDIN_MODES:
+        raise LongbertError(f"--stdin must be one of {', '.join(STDIN_MODES)}, got {mode!r}")
+    text = _decoded(data, "stdin")
+    if mode == "auto":
+        first = next((line for line in text.splitlines() if line.strip()), "")
+        try:
+            mode = "jsonl" if isinstance(json.loads(first), dict) else "text"
+        except json.JSONDecodeError:
+            mode = "text"
+    if mode == "text":
+        return [check_text(text, "stdin")]
+    return _jsonl_texts(text.splitlines(), "stdin")
+
+
+def _decoded(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise LongbertError(f"{source} is not UTF-8 text: {error.reason} at byte {error.start}") from error
 
 
 def _jsonl_texts(lines, source: str) -> list[str]:
@@ -77,7 +108,7 @@ def _jsonl_texts(lines, source: str) -> list[str]:
             raise LongbertError(f"{source} line {number}: not valid JSON ({error.msg})") from error
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
             raise LongbertError(f'{source} line {number}: expected an object with a string "text" field')
-        texts.append(record["text"])
+        texts.append(check_text(record["text"], f"{source} line {number}"))
     return texts
 
 
@@ -101,9 +132,19 @@ def _add_chunking_flags(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(prog="longbert", description="Classify texts of any length with BERT-family models.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineErrorParser)
-    predict = commands.add_parser("predict", help="classify texts; one JSON line per text on stdout, in input order")
+    predict = commands.add_parser(
+        "predict",
+        help="classify texts; one JSON line per text on stdout, in input order",
+        epilog=PREDICT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    predict.add_argument("files", nargs="*", help=".txt (one text) or .jsonl ('text' field) files; stdin if none")
     predict.add_argument(
-        "files", nargs="*", help=".txt (one text) or .jsonl ('text' field) files; stdin JSON lines if none"
+        "--stdin",
+        default="auto",
+        choices=STDIN_MODES,
+        help="stdin is JSON lines (jsonl), one plain text (text), or auto: JSON lines if its first non-blank "
+        "line is a JSON object (default)",
     )
     _add_chunking_flags(predict)
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -180,7 +221,7 @@ def load_classifier(args: argparse.Namespace):
 
 
 def run_predict(args: argparse.Namespace) -> None:
-    texts = read_texts(args.files)
+    texts = read_texts(args.files, args.stdin)
     classifier = load_classifier(args)
     strategy = strategy_from_args(args, classifier.settings)
     predictions = classifier.iter_predict(

@@ -109,6 +109,24 @@ def special_tokens(backend: Tokenizer, pad_id: int | None) -> SpecialTokens:
     return SpecialTokens(tuple(prefix), tuple(suffix), int(pad_id))
 
 
+def check_text(text: object, where: str) -> str:
+    """The text, if it is a string of valid Unicode; else one LongbertError line saying where it came from.
+
+    A lone surrogate (JSON's "\\ud800", or a str built from bytes with errors="surrogateescape") is not
+    text any tokenizer can take: refused here, before any work, rather than failing in the middle of a run."""
+    if not isinstance(text, str):
+        raise LongbertError(f"{where} is {type(text).__name__}, not a string")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise LongbertError(
+                f"{where} holds a lone surrogate (U+{ord(text[error.start]):04X} at character {error.start}), "
+                "which is not valid Unicode text"
+            ) from None
+    return text
+
+
 def strip_markup(text: str) -> str:
     """Blank out HTML tags such as IMDB's `<br />` with spaces of the same length, so offsets stay valid."""
     return _MARKUP.sub(lambda m: " " * len(m.group(0)), text)
@@ -164,8 +182,7 @@ def encode_texts(
     owners: list[tuple[int, int]] = []
     cleaned: list[str] = []
     for index, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise LongbertError(f"text {index} is {type(text).__name__}, not a string")
+        check_text(text, f"text {index}")
         if clean_markup:
             text = strip_markup(text)
         cleaned.append(text)

@@ -36,6 +36,17 @@ def max_sequence_length(tokenizer, config) -> int:
     return min(limits)
 
 
+def check_tokenizer(tokenizer, config, name: str) -> None:
+    """Refuse a tokenizer far smaller than the model's vocabulary: transformers builds a 5-token one from a
+    directory that lacks its tokenizer files, and every word then becomes the unknown token."""
+    vocabulary = getattr(config, "vocab_size", None) or 0
+    if len(tokenizer) * 2 < vocabulary:
+        raise LongbertError(
+            f"the tokenizer of {name} has {len(tokenizer):,} tokens but the model's vocabulary has {vocabulary:,}: "
+            "its tokenizer files (tokenizer.json, or vocab.txt / vocab.json) are missing"
+        )
+
+
 def hub_reachable(timeout: float = 3.0) -> bool:
     """Whether the Hugging Face Hub (or $HF_ENDPOINT) answers a TCP connection; False when HF_HUB_OFFLINE is set."""
     if os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("", "0", "false", "no"):
@@ -131,6 +142,7 @@ def load_pretrained(name_or_path: str | Path, *, new_head: bool = False, **model
             except Exception as error:  # transformers raises many types for one cause
                 raise LongbertError(f"cannot load the model in {name}: {first_line(error)}") from error
             settings = load_settings(local)
+    check_tokenizer(tokenizer, model.config, name)
     if missing and not new_head:
         raise LongbertError(
             f"{name} has no trained classification head ({', '.join(sorted(missing)[:4])} not in the checkpoint), "

@@ -58,6 +58,7 @@ def test_classify_turns_bad_input_into_messages(model_dir):
     assert "limit here is" in app.classify("x" * (app.MAX_CHARS + 1), model, 510, 510, 1, "mean")[0]
     assert "not reachable" in app.classify("good film", "someone/missing-model", 510, 510, 1, "mean")[0]
     assert "no words to classify" in app.classify("<br /><br />", model, 510, 510, 1, "mean")[0]
+    assert "lone surrogate" in app.classify("a \ud800 b", model, 510, 510, 1, "mean")[0]
 
 
 def test_classify_refuses_too_many_chunks_and_names_the_smallest_stride_that_fits(model_dir, monkeypatch):

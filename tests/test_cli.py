@@ -1,13 +1,15 @@
 """`longbert predict`: JSON lines in input order, and a one-line error with exit code 2 for every bad input."""
 
 import dataclasses
+import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
-from conftest import save_tiny_encoder
+from conftest import save_tiny_encoder, save_tiny_model
 
 from longbert import Chunking
 from longbert.cli import build_parser, main, train_config
@@ -51,13 +53,49 @@ def test_predict_reads_jsonl_and_txt_files_in_order(capsys, tmp_path, model_dir)
     assert records[1]["label"] is None and records[1]["num_chunks"] == 0
 
 
-def test_predict_reads_stdin_json_lines(capsys, monkeypatch, model_dir):
-    import io
+def given_stdin(monkeypatch, data: bytes) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
 
-    monkeypatch.setattr(sys, "stdin", io.StringIO('{"text": "good"}\n\n{"text": "bad bad"}\n'))
+
+def test_predict_reads_stdin_json_lines(capsys, monkeypatch, model_dir):
+    given_stdin(monkeypatch, b'{"text": "good"}\n\n{"text": "bad bad"}\n')
     code, out, _ = run(capsys, "predict", "--model", str(model_dir), "--strategy", "head+tail")
     assert code == 0
     assert [json.loads(line)["num_tokens"] for line in out.splitlines()] == [1, 2]
+
+
+def test_plain_text_on_stdin_is_one_text(capsys, monkeypatch, model_dir, tokenizer):
+    text = 'A long review.\n\nIts second paragraph has {braces} and "quotes".\n'
+    given_stdin(monkeypatch, text.encode())
+    code, out, err = run(capsys, "predict", "--model", str(model_dir))
+    assert code == 0, err
+    (record,) = map(json.loads, out.splitlines())
+    assert record["num_tokens"] == len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    assert record["chunks"][0]["span"] == [0, len(text.rstrip())], "the whole of stdin, newlines included"
+    line = '{"text": "good"}'
+    given_stdin(monkeypatch, line.encode())
+    code, out, _ = run(capsys, "predict", "--model", str(model_dir), "--stdin", "text")  # forced: the JSON is the text
+    assert json.loads(out)["num_tokens"] == len(tokenizer(line, add_special_tokens=False)["input_ids"]) > 1
+    given_stdin(monkeypatch, b"just words\n")
+    code, out, err = run(capsys, "predict", "--model", str(model_dir), "--stdin", "jsonl")
+    assert code == 2 and out == "" and "stdin line 1: not valid JSON" in err
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b'{"text": "fine"}\n{"text": "a \\ud800 b"}\n', "stdin line 2 holds a lone surrogate (U+D800 at character 2)"),
+        (
+            b"a fine review\n\xff\xfe then bytes that are not UTF-8",
+            "stdin is not UTF-8 text: invalid start byte at byte 14",
+        ),
+    ],
+)
+def test_text_that_is_not_unicode_is_one_line_before_any_output(capsys, monkeypatch, model_dir, data, message):
+    given_stdin(monkeypatch, data)
+    code, out, err = run(capsys, "predict", "--model", str(model_dir))
+    assert (code, out) == (2, ""), "refused before the first text is classified"
+    assert err.startswith(f"longbert predict: error: {message}") and err.count("\n") == 1
 
 
 def test_model_settings_are_the_defaults(capsys, tmp_path, model_dir):
@@ -82,7 +120,12 @@ def bad_model_dirs(tmp_path):
     (broken / "config.json").write_text("{not json")
     empty = tmp_path / "empty"
     empty.mkdir()
-    return broken, empty, save_tiny_encoder(tmp_path / "encoder")
+    no_tokenizer = tmp_path / "no-tokenizer"  # the weights and settings without the tokenizer files
+    save_tiny_model(tmp_path / "whole")
+    no_tokenizer.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tmp_path / "whole" / name, no_tokenizer)
+    return broken, empty, save_tiny_encoder(tmp_path / "encoder"), no_tokenizer
 
 
 @pytest.mark.parametrize(
@@ -113,7 +156,7 @@ def test_bad_parameters(capsys, tmp_path, model_dir, args, message):
 
 
 def test_bad_models_and_inputs(capsys, tmp_path, model_dir):
-    broken, empty, headless = bad_model_dirs(tmp_path)
+    broken, empty, headless, no_tokenizer = bad_model_dirs(tmp_path)
     capsys.readouterr()  # transformers' bar from saving the headless model
     review = tmp_path / "r.txt"
     review.write_text("fine")
@@ -125,6 +168,7 @@ def test_bad_models_and_inputs(capsys, tmp_path, model_dir):
         (["--model", str(empty)], "has no config.json"),
         (["--model", str(headless)], "has no trained classification head (classifier.bias, classifier.weight not in"),
         (["--model", "someone/not-a-cached-model"], "Hub"),
+        (["--model", str(no_tokenizer)], "has 5 tokens but the model's vocabulary has 30,522: its tokenizer files"),
         ([str(tmp_path / "nope.txt"), "--model", str(model_dir)], "no such file"),
         ([str(bad_jsonl), "--model", str(model_dir)], 'bad.jsonl line 2: expected an object with a string "text"'),
         ([str(model_dir / "config.json"), "--model", str(model_dir)], "expected a .txt file"),
