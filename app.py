@@ -5,12 +5,14 @@ LONGBERT_MODELS (more models for the picker, comma-separated), LONGBERT_RESULTS 
 shown on the dashboard), LONGBERT_IMDB (reviews for evaluation runs; default: the bundled sample),
 LONGBERT_MAX_CHARS (longest review accepted, default 200,000), LONGBERT_MAX_CHUNKS (most chunks one
 demo request may score, default 512), LONGBERT_MAX_RUN_CHUNKS (most distinct chunks one evaluation
-run may score, default 20,000), GRADIO_SERVER_NAME/PORT.
+run may score, default 20,000), LONGBERT_MAX_RUN_SETTINGS (most settings one run may compare, default 64),
+GRADIO_SERVER_NAME/PORT.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import os
 import time
 from pathlib import Path
@@ -50,10 +52,23 @@ MAX_CHUNKS = int(os.environ.get("LONGBERT_MAX_CHUNKS", "512"))
 # Distinct chunks one evaluation run may score: 2,000 reviews cut 3,078 under the default grid (a minute
 # on a 2-core CPU); 20,000 take about 6 minutes there.
 MAX_RUN_CHUNKS = int(os.environ.get("LONGBERT_MAX_RUN_CHUNKS", "20000"))
+# Settings one evaluation run may compare (chunkings x poolings + truncations): the default grid is 13.
+MAX_RUN_SETTINGS = int(os.environ.get("LONGBERT_MAX_RUN_SETTINGS", "64"))
 # Table columns, where a task's results have them (single-label, multi-label, regression).
 METRICS = ["setting", "accuracy", "accuracy_low", "accuracy_high", "f1", "micro_f1", "macro_f1", "subset_accuracy",
            "hamming_loss", "mae", "rmse", "r2", "spearman", "pearson", "roc_auc", "log_loss", "brier", "chunks",
            "accuracy_diff", "mae_diff", "mcnemar_p", "wilcoxon_p"]  # fmt: skip
+
+
+def whole_number(value, name: str) -> int:
+    """A control's value as an int (sliders send 510.0; the API can send anything): else one LongbertError line."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or number != int(number):
+        raise LongbertError(f"{name} must be a whole number, got {value!r}")
+    return int(number)
 
 
 def model_choices() -> list[str]:
@@ -65,8 +80,16 @@ def model_choices() -> list[str]:
     return list(dict.fromkeys(choices))
 
 
-@functools.lru_cache(maxsize=4)
 def classifier_for(model: str) -> LongTextClassifier:
+    """The loaded classifier of an offered model: the picker's choices, in the page and through the API alike,
+    so no request can make the server download or load a model of its own choosing."""
+    if model not in model_choices():
+        raise LongbertError(f"model {model!r} is not offered here (set LONGBERT_MODELS to offer more)")
+    return load_classifier(model)
+
+
+@functools.lru_cache(maxsize=4)
+def load_classifier(model: str) -> LongTextClassifier:
     return LongTextClassifier.from_pretrained(model)
 
 
@@ -103,7 +126,11 @@ def classify(text: str, model: str, chunk_size: int, stride: int, minimal: int, 
     try:
         classifier = classifier_for(model)
         kind = Sentences if boundaries == SENTENCES else Chunking
-        strategy = kind(int(chunk_size), int(stride), int(minimal))
+        numbers = [
+            whole_number(v, n)
+            for v, n in ((chunk_size, "chunk_size"), (stride, "stride"), (minimal, "minimal_chunk_size"))
+        ]
+        strategy = kind(*numbers)
         strategy.validate(classifier.max_chunk_size)
         head_strategy = Truncation(min(HEAD.head, classifier.max_chunk_size), 0)
         start = time.perf_counter()
@@ -130,10 +157,13 @@ def classify(text: str, model: str, chunk_size: int, stride: int, minimal: int, 
 
 def keep_stride_in_range(chunk_size: int, stride: int, minimal: int):
     """Sliders: stride and minimal_chunk_size never exceed chunk_size."""
-    chunk_size = int(chunk_size)
+    try:
+        chunk_size, stride, minimal = (whole_number(v, "value") for v in (chunk_size, stride, minimal))
+    except LongbertError:  # classify says what is wrong; the sliders stay as they are
+        return gr.update(), gr.update()
     return (
-        gr.update(maximum=chunk_size, value=min(int(stride), chunk_size)),
-        gr.update(maximum=chunk_size, value=min(int(minimal), chunk_size)),
+        gr.update(maximum=chunk_size, value=min(stride, chunk_size)),
+        gr.update(maximum=chunk_size, value=min(minimal, chunk_size)),
     )
 
 
@@ -171,9 +201,13 @@ def run_evaluation(model: str, reviews: int, grid: str, poolings: list[str], pro
     try:
         if not model:
             raise LongbertError("no model is configured: set LONGBERT_MODEL")
+        poolings = [poolings] if isinstance(poolings, str) else list(poolings or [])
         if not poolings:
             raise LongbertError("choose at least one pooling")
-        frame = balanced_sample(load_imdb("test", os.environ.get("LONGBERT_IMDB", "sample")), int(reviews), seed=0)
+        reviews = whole_number(reviews, "reviews")
+        if reviews < 1:
+            raise LongbertError(f"reviews must be at least 1, got {reviews}")
+        frame = balanced_sample(load_imdb("test", os.environ.get("LONGBERT_IMDB", "sample")), reviews, seed=0)
         summary = evaluate(
             classifier_for(model),
             frame,
@@ -182,6 +216,7 @@ def run_evaluation(model: str, reviews: int, grid: str, poolings: list[str], pro
             poolings=poolings,
             progress=True,
             max_chunks=MAX_RUN_CHUNKS,
+            max_settings=MAX_RUN_SETTINGS,
         )
     except LongbertError as error:
         return f"**Error:** {error}", None, None, None
@@ -190,6 +225,8 @@ def run_evaluation(model: str, reviews: int, grid: str, poolings: list[str], pro
     if committed is not None:
         table = pd.concat([table, results_table(committed, f"committed: {committed['meta']['reviews']} reviews")])
     note = f"Scored {len(frame)} reviews in {summary['meta']['seconds']:.1f} s."
+    if len(frame) < reviews:
+        note += f" ({reviews:,} were asked for; the reviews here (LONGBERT_IMDB) hold only {len(frame):,}.)"
     return note, table, figures.accuracy_figure(summary), figures.bucket_figure(summary)
 
 
@@ -220,7 +257,7 @@ def build_app() -> gr.Blocks:
                         gr.Examples([[e] for e in examples], inputs=[text], label="IMDB test reviews")
                     with gr.Column(scale=2):
                         model = gr.Dropdown(models, value=models[0] if models else None, label="Model",
-                                            visible=len(models) > 1, allow_custom_value=True)  # fmt: skip
+                                            visible=len(models) > 1)  # fmt: skip
                         chunk_size = gr.Slider(16, 510, value=510, step=1, label="chunk_size (tokens)")
                         stride = gr.Slider(1, 510, value=510, step=1, label="stride (<= chunk_size)")
                         minimal = gr.Slider(1, 510, value=1, step=1, label="minimal_chunk_size")
@@ -232,12 +269,15 @@ def build_app() -> gr.Blocks:
                 shaded = gr.HTML()
                 inputs = [text, model, chunk_size, stride, minimal, pooling, boundaries]
                 outputs = [verdict, chart, shaded]
-                button.click(classify, inputs, outputs, api_name="predict")
-                text.submit(classify, inputs, outputs, api_name=False)
+                # preprocess=False: the handlers check every value themselves, so a typed or API value out of
+                # range (or not a number) gets the app's own message instead of Gradio's error toast.
+                button.click(classify, inputs, outputs, api_name="predict", preprocess=False)
+                text.submit(classify, inputs, outputs, api_name=False, preprocess=False)
                 chunk_size.change(keep_stride_in_range, [chunk_size, stride, minimal], [stride, minimal],
-                                  api_name=False)  # fmt: skip
+                                  api_name=False, preprocess=False)  # fmt: skip
                 for control in (chunk_size, stride, minimal, pooling, model, boundaries):
-                    control.change(classify, inputs, outputs, api_name=False, trigger_mode="always_last")
+                    control.change(classify, inputs, outputs, api_name=False, trigger_mode="always_last",
+                                   preprocess=False)  # fmt: skip
             with gr.Tab("Evaluation", id="evaluation"):
                 if committed is None:
                     gr.Markdown("No committed results yet: run `python -m eval` and set LONGBERT_RESULTS.")
@@ -271,7 +311,8 @@ def build_app() -> gr.Blocks:
                     run_accuracy = gr.Plot()
                     run_buckets = gr.Plot()
                 running = run.click(run_evaluation, [model, reviews, grid, poolings],
-                                    [run_note, run_table, run_accuracy, run_buckets], api_name="evaluate")  # fmt: skip
+                                    [run_note, run_table, run_accuracy, run_buckets], api_name="evaluate",
+                                    preprocess=False)  # fmt: skip
                 stop.click(None, None, None, cancels=[running], api_name=False)
     return app
 

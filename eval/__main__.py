@@ -76,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     except LongbertError as error:
         print(f"python -m eval: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"python -m eval: stopped; the chunks scored so far are kept in {args.out}/cache: rerun to resume",
+              file=sys.stderr)  # fmt: skip
+        return 130
     for row in summary["rows"]:
         metric = summary["meta"]["metric"]
         versus = row.get("accuracy_diff", row.get("mae_diff"))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
+import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from eval.cache import ChunkCache
+from eval.cache import ChunkCache, text_digest
 from eval.metrics import BUCKETS, PRIMARY, decisions, length_bucket, paired, per_review, task_metrics
 from longbert import POOLINGS, Chunking, Chunks, LongbertError, LongTextClassifier, Task, chunk, parse_strategy
 from longbert.chunking import Strategy, Truncation
@@ -59,13 +60,10 @@ def parse_grid(grid: str) -> list[Chunking]:
     return chunkings
 
 
-def fingerprint(classifier: LongTextClassifier, model: str, texts: list[str]) -> dict:
-    digest = hashlib.sha1()
-    for text in texts:
-        digest.update(hashlib.sha1(text.encode()).digest())
+def fingerprint(classifier: LongTextClassifier, model: str) -> dict:
+    """What a cached chunk's logits depend on besides its tokens: the model, markup cleaning and precision."""
     return {
         "model": str(model),
-        "texts": digest.hexdigest(),
         "clean_markup": classifier.settings.clean_markup,
         "precision": classifier.precision_name,  # bf16 weights and fp32 both run without autocast
     }
@@ -78,15 +76,17 @@ def distinct_chunks(encoded, strategies: list[Strategy]) -> int:
 
 @dataclass
 class CachedScorer:
-    """A scorer that asks its inner scorer only for chunks the cache lacks, keyed by (review, window)."""
+    """A scorer that asks its inner scorer only for chunks the cache lacks; digests[i] names review i's text."""
 
     inner: Scorer
     cache: ChunkCache
+    digests: list[int]
     scored: int = 0
 
     def __call__(self, chunks: Chunks, *, progress: bool = False) -> torch.Tensor:
-        keys = chunks.keys()
-        missing = [i for i, (review, window) in enumerate(keys) if not self.cache.has(review, window)]
+        cut = chunks.keys()  # (review, window) pairs
+        keys = [(self.digests[review], window) for review, window in cut]
+        missing = [i for i, key in enumerate(keys) if not self.cache.has(key)]
         if missing:
             todo = Chunks([chunks.ids[i] for i in missing], [1] * len(missing), [[keys[i][1]] for i in missing])
             self.cache.add([keys[i] for i in missing], self.inner(todo, progress=progress).numpy())
@@ -165,10 +165,12 @@ def evaluate(
     progress: bool = True,
     meta: dict | None = None,
     max_chunks: int | None = None,
+    max_settings: int | None = None,
 ) -> dict:
     """Score every setting on the reviews in `frame` (text, label); write the results if out_dir is given.
 
-    max_chunks refuses, before any scoring, settings that would score more distinct chunks (a bound for hosts).
+    max_chunks and max_settings refuse, before any scoring, runs that would score more distinct chunks or
+    compare more settings (bounds for hosts: a thousand chunkings of ten reviews is minutes of summaries).
     """
     task = classifier.task
     targets = label_targets(frame["label"], task.kind, task.labels)[2] if len(frame) else np.zeros(0)
@@ -176,20 +178,25 @@ def evaluate(
         targets = targets[:, 0]
     start = time.perf_counter()
     entries = plan(chunkings, list(poolings), list(truncations))
+    if max_settings is not None and len(entries) > max_settings:
+        raise LongbertError(
+            f"these chunkings, poolings and truncations make {len(entries):,} settings; the limit here is "
+            f"{max_settings:,}: take fewer chunkings or poolings"
+        )
     strategies = list(dict.fromkeys(e.strategy for e in entries))
     for strategy in strategies:
         strategy.validate(classifier.max_chunk_size)
     texts = frame["text"].tolist()
     encoded = classifier.encode(texts, spans=False, strategies=strategies)
     out = Path(out_dir) if out_dir else None
-    cache_path = out / "cache" / "chunks.npz" if out else None
-    cache = ChunkCache(cache_path, fingerprint(classifier, model, texts), classifier.model.config.num_labels)
+    num_labels = classifier.model.config.num_labels
+    cache = ChunkCache(out / "cache" if out else None, fingerprint(classifier, model), num_labels)
     if max_chunks is not None and (needed := distinct_chunks(encoded, strategies)) > max_chunks:
         raise LongbertError(
             f"these settings cut the {len(texts):,} reviews into {needed:,} chunks; the limit here is "
             f"{max_chunks:,}: take fewer reviews, larger strides or fewer chunkings"
         )
-    scorer = CachedScorer(classifier.scorer_with(batch_tokens), cache)
+    scorer = CachedScorer(classifier.scorer_with(batch_tokens), cache, [text_digest(t) for t in texts])
     scores = {}
     for strategy in tqdm(strategies, desc="strategies", disable=not progress):
         scores[strategy] = classifier.score(chunk(encoded, strategy), scorer, progress=progress)  # validated above
@@ -232,26 +239,54 @@ def evaluate(
     return summary | {"predictions": predictions}
 
 
-def write_results(out: Path, summary: dict, predictions: pd.DataFrame, disagreeing: pd.DataFrame) -> None:
-    """predictions.parquet, disagreements.parquet, summary.json, summary.csv and figures/*.json in out.
+STAGING, COMPLETE = ".writing", "COMPLETE"
 
-    The figures are skipped where plotly is not installed (the GPU machine); the app draws them anyway.
+
+def write_results(out: Path, summary: dict, predictions: pd.DataFrame, disagreeing: pd.DataFrame) -> None:
+    """predictions.parquet, disagreements.parquet, summary.json, summary.csv and figures/*.json in out, as one set.
+
+    Every file is written whole into out/.writing first, marked complete, then renamed into place: a run
+    killed while writing leaves the previous set (or, once marked, the new one: load_results finishes the
+    move). The figures are skipped where plotly is not installed (the GPU machine); the app draws them anyway.
     """
-    out.mkdir(parents=True, exist_ok=True)
-    predictions.to_parquet(out / "predictions.parquet", index=False)
-    disagreeing.to_parquet(out / "disagreements.parquet", index=False)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
-    flat_rows(summary["rows"], summary["meta"].get("metric", "accuracy")).to_csv(out / "summary.csv", index=False)
+    staging = out / STAGING
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    predictions.to_parquet(staging / "predictions.parquet", index=False)
+    disagreeing.to_parquet(staging / "disagreements.parquet", index=False)
+    (staging / "summary.json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
+    flat_rows(summary["rows"], summary["meta"].get("metric", "accuracy")).to_csv(staging / "summary.csv", index=False)
     try:
         from eval import figures
     except ImportError:
+        figures = None
+    if figures is not None:
+        figures.write_figures(summary, staging)
+    (staging / COMPLETE).touch()
+    publish(out)
+
+
+def publish(out: Path) -> None:
+    """Move a completely written set from out/.writing into out, summary.json last; drop an incomplete one."""
+    staging = out / STAGING
+    if not (staging / COMPLETE).is_file():
+        shutil.rmtree(staging, ignore_errors=True)
         return
-    figures.write_figures(summary, out)
+    files = sorted(
+        (p for p in staging.rglob("*") if p.is_file() and p.name != COMPLETE), key=lambda p: p.name == "summary.json"
+    )
+    for path in files:
+        target = out / path.relative_to(staging)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+    shutil.rmtree(staging)
 
 
 def load_results(directory: str | Path) -> dict:
     """A results directory back as {'meta', 'rows', 'predictions', 'disagreements'}."""
     directory = Path(directory)
+    if (directory / STAGING).exists():
+        publish(directory)  # a write stopped mid-way: finish it (or drop it) before reading
     summary = json.loads((directory / "summary.json").read_text())
     summary["predictions"] = pd.read_parquet(directory / "predictions.parquet")
     summary["disagreements"] = pd.read_parquet(directory / "disagreements.parquet")

@@ -1,6 +1,7 @@
 """The Gradio app: handlers called directly, the HTTP API through gradio_client, and 20 concurrent requests."""
 
 import concurrent.futures
+import math
 import re
 import socket
 import statistics
@@ -56,7 +57,9 @@ def test_classify_turns_bad_input_into_messages(model_dir):
     assert "unknown pooling" in app.classify("good film", model, 510, 510, 1, "sum")[0]
     assert app.classify("  \n ", model, 510, 510, 1, "mean")[0].startswith("Paste a review")
     assert "limit here is" in app.classify("x" * (app.MAX_CHARS + 1), model, 510, 510, 1, "mean")[0]
-    assert "not reachable" in app.classify("good film", "someone/missing-model", 510, 510, 1, "mean")[0]
+    assert "is not offered here" in app.classify("good film", "someone/missing-model", 510, 510, 1, "mean")[0]
+    assert "stride must be a whole number, got 'x'" in app.classify("good film", model, 510, "x", 1, "mean")[0]
+    assert "minimal_chunk_size must be a whole number" in app.classify("good film", model, 510, 1, math.nan, "mean")[0]
     assert "no words to classify" in app.classify("<br /><br />", model, 510, 510, 1, "mean")[0]
     assert "lone surrogate" in app.classify("a \ud800 b", model, 510, 510, 1, "mean")[0]
 
@@ -141,6 +144,16 @@ def test_client_predict_and_evaluate_endpoints(server, model_dir):
     note, table, *_ = client.predict(str(model_dir), 10, "510/510/1", ["mean"], api_name="/evaluate")
     assert note.startswith("Scored 10 reviews")
     assert "setting" in table["headers"]
+    for value, message in (("abc", "chunk_size must be a whole number, got 'abc'"), (None, "got None"),
+                           (12.5, "got 12.5"), (9999, "chunk_size (9999) exceeds what the model allows")):  # fmt: skip
+        verdict = client.predict(review, str(model_dir), value, 510, 1, "mean", "fixed windows", api_name="/predict")[0]
+        assert verdict == f"**Error:** {message}" or message in verdict, verdict
+    refused = client.predict(review, "someone/any-model", 510, 510, 1, "mean", "fixed windows", api_name="/predict")
+    assert "'someone/any-model' is not offered here" in refused[0], "the API loads only the offered models"
+    assert "reviews must be a whole number" in client.predict(str(model_dir), "x", "510/510/1", ["mean"],
+                                                              api_name="/evaluate")[0]  # fmt: skip
+    note = client.predict(str(model_dir), 5000, "510/510/1", ["mean"], api_name="/evaluate")[0]
+    assert "5,000 were asked for" in note and "hold only 300" in note
 
 
 def test_every_handler_that_runs_the_model_is_wrapped_for_zerogpu(monkeypatch):
@@ -165,7 +178,7 @@ def test_examples_include_one_that_truncation_gets_wrong_and_chunking_right():
 
     reviews = app.example_reviews()
     assert len(reviews) == 3
-    classifier = app.classifier_for(str(BUNDLED_MODEL_DIR))
+    classifier = app.load_classifier(str(BUNDLED_MODEL_DIR))
     head = classifier.predict(reviews[1], HEAD)[0]
     chunked = classifier.predict(reviews[1])[0]
     assert len(chunked.chunks) >= 2 and head.label != chunked.label

@@ -3,6 +3,7 @@
 import json
 import math
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -183,7 +184,7 @@ def test_cached_scores_are_not_shared_between_fp32_and_bf16_weights(classifier):
         device="cpu",
     )  # fmt: skip
     assert half.runtime.autocast is None is classifier.runtime.autocast  # neither runs under autocast
-    assert fingerprint(half, "m", ["a"]) != fingerprint(classifier, "m", ["a"])
+    assert fingerprint(half, "m") != fingerprint(classifier, "m")
 
 
 def test_two_class_decisions_agree_with_accuracy_on_a_tie():
@@ -195,3 +196,100 @@ def test_two_class_decisions_agree_with_accuracy_on_a_tie():
     assert right.tolist() == [True, True, False]  # P(positive) = 0.5 is positive, as binary_metrics counts it
     assert task_metrics("single_label_classification", labels, outputs)["accuracy"] == right.mean()
     assert decisions("single_label_classification", outputs).tolist() == [1, 0, 1]
+
+
+def run_into(classifier, frame, out, grid="510/510/1,128/64/1", **kwargs) -> dict:
+    return evaluate(classifier, frame, model="tiny", chunkings=parse_grid(grid), out_dir=out, progress=False, **kwargs)
+
+
+def test_a_damaged_cache_part_is_detected_and_only_its_chunks_are_scored_again(classifier, tmp_path, capsys):
+    frame = reviews()
+    first = run_into(classifier, frame, tmp_path)
+    parts = sorted((tmp_path / "cache").glob("part-*.npz"))
+    assert len(parts) >= 3, "one part a strategy that scored new chunks"
+    parts[1].write_bytes(parts[1].read_bytes()[: parts[1].stat().st_size // 2])  # a kill while copying, say
+    data = dict(np.load(parts[2]))
+    data["logits"] = data["logits"] + 1  # the bytes changed, the file still reads
+    np.savez(parts[2], **data)
+    again = run_into(classifier, frame, tmp_path)
+    assert 0 < again["meta"]["chunks_scored"] < first["meta"]["distinct_chunks"]
+    assert again["meta"]["chunks_scored"] == sum(
+        len(np.load(p)["digest"]) for p in sorted(tmp_path.glob("cache/part-*.npz"))[-2:]
+    )
+    assert "damaged or stale" in capsys.readouterr().err
+    pd.testing.assert_frame_equal(again["predictions"], first["predictions"])
+    assert run_into(classifier, frame, tmp_path)["meta"]["chunks_scored"] == 0, "the rescored parts were saved"
+
+
+def test_the_cache_never_gives_one_reviews_scores_to_another(classifier, tmp_path):
+    frame = reviews()
+    run_into(classifier, frame.iloc[:6], tmp_path)
+    shuffled = frame.iloc[::-1].reset_index(drop=True)  # other reviews at the cached positions
+    summary = run_into(classifier, shuffled, tmp_path)
+    assert summary["meta"]["chunks_reused"] > 0
+    expected = evaluate(classifier, shuffled, model="tiny", chunkings=parse_grid("510/510/1,128/64/1"), progress=False)
+    pd.testing.assert_frame_equal(summary["predictions"], expected["predictions"])
+    other = evaluate(classifier, frame, model="another", chunkings=parse_grid("510/510/1"), out_dir=tmp_path,
+                     progress=False)  # fmt: skip
+    assert other["meta"]["chunks_reused"] == 0, "another model's parts are not used"
+
+
+def test_results_are_replaced_as_one_set_even_when_killed_while_writing(classifier, tmp_path, monkeypatch):
+    import eval.figures
+    import eval.run
+
+    frame = reviews()
+    old = run_into(classifier, frame, tmp_path, grid="510/510/1")
+    old_files = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:  # killed before the new set was whole: the old set stays
+        patch.setattr(eval.figures, "write_figures", killed)
+        with pytest.raises(KeyboardInterrupt):
+            run_into(classifier, frame, tmp_path, grid="128/64/1")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == old_files
+    assert load_results(tmp_path)["meta"]["settings"] == old["meta"]["settings"]
+    assert not (tmp_path / ".writing").exists(), "the partial set is dropped"
+
+    moved = []
+    real_replace = eval.run.os.replace
+
+    def killed_after_one(source, target):
+        if moved:
+            raise KeyboardInterrupt
+        moved.append(target)
+        real_replace(source, target)
+
+    with monkeypatch.context() as patch:  # killed while moving a whole set into place: reading finishes it
+        patch.setattr(eval.run.os, "replace", killed_after_one)
+        with pytest.raises(KeyboardInterrupt):
+            run_into(classifier, frame, tmp_path, grid="128/64/1")  # every chunk cached: only results move
+    assert moved and tmp_path in Path(moved[0]).parents
+    results = load_results(tmp_path)
+    settings = results["meta"]["settings"]
+    assert "chunk 128/64/1 mean" in settings and "chunk 510/510/1 mean" not in settings
+    assert [c for c in results["predictions"].columns if c in settings] == settings, "files of one set"
+    assert not (tmp_path / ".writing").exists()
+
+
+def test_a_run_comparing_too_many_settings_is_refused_before_any_scoring(classifier, monkeypatch):
+    calls = []
+    monkeypatch.setattr(classifier, "scorer", lambda chunks, **kwargs: calls.append(chunks))
+    grid = parse_grid(",".join(f"{size}/{size}/1" for size in range(100, 400, 10)))  # 30 chunkings: 153 settings
+    with pytest.raises(LongbertError, match="make 153 settings; the limit here is 64"):
+        evaluate(classifier, reviews(), model="tiny", chunkings=grid, progress=False, max_settings=64)
+    assert calls == []
+
+
+def test_ctrl_c_stops_the_command_with_one_line(capsys, tmp_path, model_dir, monkeypatch):
+    import eval.run
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(eval.run, "evaluate", interrupted)
+    code = eval_main(["--model", str(model_dir), "--data", "sample", "--out", str(tmp_path / "x"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 130 and err.count("\n") == 1 and "rerun to resume" in err and "Traceback" not in err
