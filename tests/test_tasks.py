@@ -159,8 +159,10 @@ def task_frame(kind: str, n: int = 12):
 
 
 @pytest.mark.parametrize("kind", list(TASKS))
-def test_evaluation_and_the_app_read_every_task_type(tmp_path, kind):
+def test_evaluation_and_the_app_read_every_task_type(tmp_path, kind, monkeypatch):
     import app
+
+    monkeypatch.setenv("LONGBERT_MODEL", str(tmp_path / "model"))  # the app serves only the models it offers
     from eval.figures import all_figures
     from eval.run import evaluate, load_results, parse_grid
 
@@ -209,8 +211,10 @@ def test_bad_labels_for_the_models_task_are_a_one_line_evaluation_error(capsys, 
     assert code == 2 and "regression labels must be finite numbers" in err and len(err.strip().splitlines()) == 1
 
 
-def test_the_demo_chunks_at_sentence_boundaries_when_asked(model_dir):
+def test_the_demo_chunks_at_sentence_boundaries_when_asked(model_dir, monkeypatch):
     import app
+
+    monkeypatch.setenv("LONGBERT_MODEL", str(model_dir))
 
     text = "The plot is thin. The acting is good. " * 40
     fixed = app.classify(text, str(model_dir), 32, 32, 1, "mean", app.FIXED)[0]
