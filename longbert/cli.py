@@ -157,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--label-column", default="label")
     train.add_argument("--labels", help="label names in class order, comma-separated (default NEGATIVE,POSITIVE)")
     train.add_argument("--limit", type=int, help="train on a seeded, balanced sample of this many texts")
-    train.add_argument("--out", required=True, help="where to save the best checkpoint")
+    train.add_argument("--out", required=True, help="where to save the best checkpoint (a new or empty directory)")
+    train.add_argument("--overwrite", action="store_true", help="replace the model already in --out")
     from longbert.training import TrainConfig
 
     defaults = TrainConfig()
@@ -264,9 +265,10 @@ def train_config(args: argparse.Namespace):
 
 def run_train(args: argparse.Namespace) -> None:
     from longbert.data import balanced_sample, load_imdb
-    from longbert.training import train
+    from longbert.training import check_out_dir, train
 
     config = train_config(args)
+    check_out_dir(args.out, args.overwrite)  # before the data is read or anything is trained
     source = None if args.data == "imdb" else args.data
     frame = load_imdb("train", source, args.text_column, args.label_column)
     if source == "sample":
@@ -277,8 +279,9 @@ def run_train(args: argparse.Namespace) -> None:
     labels = args.labels.split(",") if args.labels else None
     about = {"command": "longbert " + shlex.join(args.argv), "data": describe_data(source)}
     result = train(
-        args.model, frame, args.out, config, labels=labels, device=args.device, progress=not args.quiet, about=about
-    )
+        args.model, frame, args.out, config, labels=labels, device=args.device, progress=not args.quiet, about=about,
+        overwrite=args.overwrite,
+    )  # fmt: skip
     for record in result["history"]:
         print(json.dumps(record), file=sys.stderr)
 

@@ -64,7 +64,11 @@ def read_labelled(path: str | Path, text_column: str = "text", label_column: str
         raise LongbertError(f"{path}: expected a .parquet, .csv or .jsonl file")
     if not path.is_file():
         raise LongbertError(f"no such data file: {path}")
-    return labelled(readers[path.suffix](path), text_column, label_column, str(path))
+    try:
+        frame = readers[path.suffix](path)
+    except Exception as error:  # pandas and pyarrow raise many types for one cause: the file is not what it says
+        raise LongbertError(f"cannot read {path} as {path.suffix[1:]}: {first_line(error)}") from error
+    return labelled(frame, text_column, label_column, str(path))
 
 
 def labelled(frame: pd.DataFrame, text_column: str, label_column: str, where: str) -> pd.DataFrame:

@@ -150,6 +150,12 @@ def label_targets(
     count = len(labels) if labels else int(targets.max()) + 1
     if targets.max() >= count:
         raise LongbertError(f"label {int(targets.max())} is out of range for {count} label names")
+    present = len(np.unique(targets))
+    if not labels and count > 2 and present < count:
+        raise LongbertError(
+            f"the largest label, {count - 1}, makes {count:,} classes but only {present} of them occur: "
+            "number the classes 0..K-1, or name all K with --labels"
+        )
     names = (
         list(labels) if labels else (["NEGATIVE", "POSITIVE"] if count == 2 else [f"LABEL_{i}" for i in range(count)])
     )

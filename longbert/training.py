@@ -10,6 +10,8 @@ Runs data-parallel under `accelerate launch`; saves safetensors, tokenizer and l
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -243,8 +245,52 @@ def standardization(targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return targets.mean(0), np.where(std > 1e-6, std, 1.0)
 
 
+MODEL_FILES = ("config.json", "model.safetensors", "pytorch_model.bin")
+
+
+def check_out_dir(out: str | Path, overwrite: bool = False) -> Path:
+    """Where the model will be saved, checked before any training: not a file, not another model (unless
+    overwrite), not a folder of other files; its parent can be created."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise LongbertError(f"--out {out} is a file, not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        if not any((out / name).exists() for name in MODEL_FILES):
+            raise LongbertError(f"--out {out} holds other files: choose an empty or new directory")
+        if not overwrite:
+            raise LongbertError(f"--out {out} holds a model already: pass --overwrite to replace it")
+    parent = out.resolve().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise LongbertError(f"--out {out} cannot be created: {parent} is not a writable directory")
+    return out
+
+
+def _replace_dir(staging: Path, out: Path) -> None:
+    """Put a completely written staging directory in out's place (out's old contents, card included, go)."""
+    if out.exists():
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(out, old)
+        os.replace(staging, out)
+        shutil.rmtree(old)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging, out)
+
+
 def _save(model, tokenizer, config: TrainConfig, out: Path, history: list[dict], about: dict, scale=None) -> None:
-    out.mkdir(parents=True, exist_ok=True)
+    """Save the model, tokenizer, settings and training.json to out as one set: written whole beside it, then
+    renamed into place, so a kill while saving leaves the previous save (or none), never a mix."""
+    staging = out.with_name(f".{out.name}.saving")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    _write_model(model, tokenizer, config, staging, history, about, scale)
+    _replace_dir(staging, out)
+
+
+def _write_model(model, tokenizer, config: TrainConfig, out: Path, history: list[dict], about: dict, scale) -> None:
     dtype = getattr(torch, config.save_dtype)
     state = {k: v.detach().float().cpu() if v.is_floating_point() else v.cpu() for k, v in model.state_dict().items()}
     if scale is not None:  # the outputs were standardized: fold (mean, std) back into the output layer
@@ -263,7 +309,9 @@ def _save(model, tokenizer, config: TrainConfig, out: Path, history: list[dict],
 def _write_record(out: Path, about: dict, config: TrainConfig, history: list[dict], **run) -> None:
     """training.json: how the run was started, its settings and history, and (at the end) how it ran."""
     record = {**about, "config": asdict(config), "history": history, **run}
-    (out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
+    temporary = out / ".training.json.tmp"
+    temporary.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(temporary, out / "training.json")
 
 
 def train(
@@ -277,17 +325,20 @@ def train(
     device: str | None = None,
     progress: bool = True,
     about: dict | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Fine-tune model_name on (text, label) rows and save the best epoch (by validation) to out_dir.
 
     The task type is config.task, else read from the labels (tasks.label_targets); labels names the outputs.
-    about: what training.json should also record for the model card (the command, the data).
+    about: what training.json should also record for the model card (the command, the data). An out_dir
+    that holds a model is refused unless overwrite, before any training.
     """
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from transformers import get_linear_schedule_with_warmup
 
     config.validate()
+    out = check_out_dir(out_dir, overwrite)
     if frame.empty:
         raise LongbertError("no training texts")
     kind, labels, targets = label_targets(frame["label"], config.task, labels)
@@ -335,7 +386,6 @@ def train(
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
 
     history, best, saved_epoch = [], None, None
-    out = Path(out_dir)
     bar = tqdm(total=total_steps, desc="training", disable=not (progress and accelerator.is_main_process))
     for epoch in range(config.epochs):
         model.train()

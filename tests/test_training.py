@@ -1,5 +1,6 @@
 """Fine-tuning: exact gradients under a token budget, learning, saving without pickle, and 2-process data parallel."""
 
+import dataclasses
 import json
 import os
 import socket
@@ -276,3 +277,66 @@ def test_train_command_refuses_labels_that_do_not_fit_the_task(capsys, tmp_path,
     code = main(["train", "--model", str(model_dir), "--data", str(data), "--out", str(tmp_path / "o"), *args])
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("empty.csv", b"", "empty.csv as csv: No columns to parse from file"),
+        ("binary.csv", b'\x00\x01"\xff\xfe binary', "binary.csv as csv"),
+        ("broken.jsonl", b'{"text": "good", "label": 1}\n{"text": "bad", "label": \n', "broken.jsonl as jsonl"),
+        ("words.csv", b"text,label\ngood,pos\nbad,0\n", "row 0: single-label labels must be integers 0..K-1"),
+        ("gap.csv", b"text,label\ngood,\nbad,0\n", "row 0: single-label labels must be integers 0..K-1, got nan"),
+        ("same.csv", b"text,label\ngood,1\nbad,1\n", "training needs at least two classes: every label is 1"),
+        ("wide.csv", b"text,label\ngood,1000\nbad,0\nok,1\n", "the largest label, 1000, makes 1,001 classes"),
+    ],
+)  # fmt: skip
+def test_training_data_that_cannot_be_used_is_one_line(capsys, tmp_path, model_dir, name, content, message):
+    data = tmp_path / name
+    data.write_bytes(content)
+    code = main(["train", "--model", str(model_dir), "--data", str(data), "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_out_is_checked_first_and_a_model_is_replaced_only_when_asked(capsys, tmp_path, model_dir):
+    data = tmp_path / "reviews.csv"
+    data.write_text("text,label\n" + "".join(f"{w} film,{i % 2}\n" for i, w in enumerate(["good", "bad"] * 4)))
+    common = ["train", "--model", str(model_dir), "--batch-texts", "2", "--epochs", "1", "--validation-fraction", "0",
+              "--chunk-size", "64", "--quiet"]  # fmt: skip
+    (tmp_path / "a-file").write_text("")
+    for out, message in ((tmp_path / "a-file", "is a file, not a directory"), (tmp_path, "holds other files")):
+        code = main([*common, "--data", str(tmp_path / "missing.csv"), "--out", str(out)])  # checked before the data
+        assert code == 2 and message in capsys.readouterr().err
+    out = tmp_path / "model"
+    assert main([*common, "--data", str(data), "--out", str(out)]) == 0
+    (out / "README.md").write_text("the old model's card")
+    weights = (out / "model.safetensors").read_bytes()
+    assert main([*common, "--data", str(data), "--out", str(out), "--seed", "1"]) == 2
+    assert "holds a model already: pass --overwrite" in capsys.readouterr().err
+    assert (out / "model.safetensors").read_bytes() == weights and (out / "README.md").exists()
+    assert main([*common, "--data", str(data), "--out", str(out), "--seed", "1", "--overwrite"]) == 0
+    assert not (out / "README.md").exists(), "no card of the old model beside the new one"
+    assert (out / "model.safetensors").read_bytes() != weights
+    assert json.loads((out / "training.json").read_text())["config"]["seed"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [], "no staging left behind"
+
+
+def test_a_kill_while_saving_leaves_the_previous_save_whole(tmp_path, model_dir, monkeypatch):
+    import longbert.training
+
+    frame = pd.DataFrame({"text": ["great film", "awful film"] * 4, "label": [1, 0] * 4})
+    config = TrainConfig(chunking=Chunking(64, 64, 1), epochs=1, batch_texts=2, validation_fraction=0)
+    out = tmp_path / "model"
+    train(str(model_dir), frame, out, config, device="cpu", progress=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(longbert.training, "save_settings", killed)  # after the weights, before the rest
+    with pytest.raises(KeyboardInterrupt):
+        train(str(model_dir), frame, out, dataclasses.replace(config, seed=3), device="cpu", progress=False,
+              overwrite=True)  # fmt: skip
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
