@@ -1,0 +1,84 @@
+"""The README's examples run as written: its Python blocks, the `longbert` commands of its Use section, and the
+examples in `longbert predict --help` (on a tiny model named by $LONGBERT_MODEL, as a user's would be)."""
+
+import io
+import json
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+
+from longbert.cli import PREDICT_EXAMPLES, main
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+REVIEW = "A slow start, but the second half is wonderful. " * 120  # 1,200 tokens: several chunks
+
+
+def blocks(language: str, text: str = README) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.S)
+
+
+def section(title: str) -> str:
+    start = README.index(f"\n## {title}\n")
+    return README[start : README.index("\n## ", start + 1)]
+
+
+def commands(text: str) -> list[list[str]]:
+    """The shell lines that run longbert, as words, comments dropped."""
+    lines = [shlex.split(line, comments=True) for line in text.splitlines()]
+    return [words for words in lines if "longbert" in words]
+
+
+@pytest.fixture
+def user(tmp_path, monkeypatch, model_dir):
+    """A working directory with review.txt and reviews.jsonl, and the default model set to a tiny one."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LONGBERT_MODEL", str(model_dir))
+    (tmp_path / "review.txt").write_text(REVIEW, encoding="utf-8")
+    (tmp_path / "reviews.jsonl").write_text(json.dumps({"text": REVIEW}) + "\n" + json.dumps({"text": "Dull."}))
+    return tmp_path
+
+
+def run_shell_line(line: list[str], capsys, monkeypatch) -> tuple[int, str, str]:
+    """`[cat FILE | echo TEXT |] longbert ARGS`, run in this process: what the shell would pipe in, then main()."""
+    if "|" in line:
+        cut = line.index("|")
+        feed, command = [line[:cut]], line[cut + 1 :]
+    else:
+        feed, command = [], line
+    data = b""
+    if feed:
+        ((program, argument),) = feed
+        assert program in ("cat", "echo"), line
+        data = Path(argument).read_bytes() if program == "cat" else (argument + "\n").encode()
+    assert command[0] == "longbert", line
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+    code = main(command[1:])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_readme_python_blocks_run_as_written(user, capsys):
+    (code,) = blocks("python")
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    prediction = namespace["prediction"]
+    assert prediction.label in ("NEGATIVE", "POSITIVE") and len(prediction.chunks) >= 3
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].split()[0] in ("NEGATIVE", "POSITIVE") and printed[1].count("510)") >= 2, printed
+
+
+@pytest.mark.parametrize("source", ["README Use section", "predict --help"])
+def test_the_longbert_commands_run_as_written(user, capsys, monkeypatch, source):
+    text = "\n".join(blocks("bash", section("Use"))) if source.startswith("README") else PREDICT_EXAMPLES
+    lines = commands(text)
+    assert len(lines) >= 4
+    for line in lines:
+        code, out, err = run_shell_line(line, capsys, monkeypatch)
+        assert code == 0, (line, err)
+        records = [json.loads(record) for record in out.splitlines()]
+        assert records and all(r["label"] in ("NEGATIVE", "POSITIVE") for r in records), line
+    assert main(["predict", "--help"]) == 0
+    assert PREDICT_EXAMPLES.splitlines()[1].strip() in capsys.readouterr().out
