@@ -61,7 +61,7 @@ def test_card_holds_the_results_and_the_training_record(tmp_path, results):
 def test_card_of_a_model_soup_names_the_averaging_and_every_model_averaged(tmp_path, results):
     longer = TRAINING | {"command": TRAINING["command"].replace("--epochs 2", "--epochs 3"), "saved_epoch": 1}
     soup = {k: v for k, v in TRAINING.items() if k not in ("command", "history", "saved_epoch")} | {
-        "command": "python scripts/device/soup.py --data imdb --out soup e2 e3",
+        "command": "python scripts/gpu/soup.py --data imdb --out soup e2 e3",
         "soup_of": [{"name": "e2", **TRAINING}, {"name": "e3", **longer}],
         "history": [{"epoch": "soup", "validation_accuracy": 0.95, "validation_loss": 0.17}],
         "saved_epoch": "soup",

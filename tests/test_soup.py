@@ -1,4 +1,4 @@
-"""scripts/device/soup.py averages fine-tuned models' weights and records how, for the model card."""
+"""scripts/gpu/soup.py averages fine-tuned models' weights and records how, for the model card."""
 
 import importlib.util
 import json
@@ -18,7 +18,7 @@ ROOT = Path(__file__).parent.parent
 
 @pytest.fixture(scope="module")
 def soup():
-    spec = importlib.util.spec_from_file_location("soup", ROOT / "scripts" / "device" / "soup.py")
+    spec = importlib.util.spec_from_file_location("soup", ROOT / "scripts" / "gpu" / "soup.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -50,7 +50,7 @@ def test_soup_is_the_mean_of_the_weights_and_records_every_model(tmp_path, soup,
     record = json.loads((out / "training.json").read_text())
     assert [p["name"] for p in record["soup_of"]] == ["a", "b"]
     assert [p["saved_epoch"] for p in record["soup_of"]] == [2, 3]
-    assert record["command"].startswith("python scripts/device/soup.py --data sample --out ")
+    assert record["command"].startswith("python scripts/gpu/soup.py --data sample --out ")
     assert record["saved_epoch"] == "soup" and record["train_texts"] == 190
     assert 0 <= record["history"][0]["validation_accuracy"] <= 1
     assert not (out / "README.md").exists()  # the card is regenerated for the soup, not copied

@@ -3,8 +3,8 @@
 The candidates must share a base model, a seed (so the same head initialisation and validation
 split) and the training data. The soup is saved like a trained model; its training.json records
 the command, each candidate's own training record (`soup_of`) and the soup's validation scores.
-Runs wherever longbert imports (on the GPU machine: PYTHONPATH=. from the repository root).
-Usage: python scripts/device/soup.py --data DATA --out DIR CANDIDATE_DIR [CANDIDATE_DIR ...]
+Runs wherever longbert imports (from the repository root: PYTHONPATH=. where longbert is not installed).
+Usage: python scripts/gpu/soup.py --data DATA --out DIR CANDIDATE_DIR [CANDIDATE_DIR ...]
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def average(paths: list[Path]) -> dict[str, torch.Tensor]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", required=True)
+    parser.add_argument("--data", required=True, help="their training data: imdb (the Hub), a directory or a file")
     parser.add_argument("--out", required=True)
     parser.add_argument("candidates", nargs="+")
     args = parser.parse_args()
@@ -50,7 +50,8 @@ def main() -> None:
     config = TrainConfig(**{**records[0]["config"], "chunking": Chunking(**records[0]["config"]["chunking"])})
     shutil.copytree(paths[0], out, dirs_exist_ok=True)
     save_file(average(paths), out / "model.safetensors", metadata={"format": "pt"})
-    _, validation = split_validation(load_imdb("train", args.data), config.validation_fraction, config.seed)
+    source = None if args.data == "imdb" else args.data
+    _, validation = split_validation(load_imdb("train", source), config.validation_fraction, config.seed)
     model, tokenizer, settings = load_pretrained(out)
     classifier = LongTextClassifier(model, tokenizer, settings=settings, precision=config.precision)
     targets = validation["label"].to_numpy()
@@ -58,7 +59,7 @@ def main() -> None:
     scores = {f"validation_{k}": v for k, v in scores.items()}
     per_run = ("command", "history", "saved_epoch", "processes", "rank_checksums", "config")
     record = {k: v for k, v in records[0].items() if k not in per_run} | {
-        "command": "python scripts/device/soup.py " + shlex.join(sys.argv[1:]),
+        "command": "python scripts/gpu/soup.py " + shlex.join(sys.argv[1:]),
         "config": records[0]["config"],
         "soup_of": [{"name": p.name, **r} for p, r in zip(paths, records)],
         "history": [{"epoch": "soup", **scores}],
