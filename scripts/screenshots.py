@@ -1,6 +1,7 @@
-"""Take docs/demo.png and docs/evaluation.png of the running app in Debian's chromium (Playwright).
+"""Take docs/demo.png and docs/evaluation.png of the app in Debian's chromium (Playwright).
 
-Usage: LONGBERT_MODEL=... python app.py &  then  python scripts/screenshots.py http://127.0.0.1:7860/
+Usage: python scripts/screenshots.py --serve (starts the app on the bundled model; `make screenshots`),
+or, with the app already running: python scripts/screenshots.py http://127.0.0.1:7860/
 """
 
 import sys
@@ -10,8 +11,12 @@ from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app import example_reviews
+from bench.load import free_port, start_app
 
-URL = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:7860/"
+SERVE = "--serve" in sys.argv
+PORT = free_port() if SERVE else None
+server = start_app(PORT, {"LONGBERT_MODEL": None, "LONGBERT_RESULTS": None}) if SERVE else None
+URL = f"http://127.0.0.1:{PORT}/" if SERVE else (sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:7860/")
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]  # fmt: skip
@@ -31,4 +36,6 @@ with sync_playwright() as p:
     page.wait_for_timeout(1500)
     page.screenshot(path=str(DOCS / "evaluation.png"), full_page=True)
     browser.close()
+if server is not None:
+    server.terminate()
 print(f"wrote {DOCS / 'demo.png'} and {DOCS / 'evaluation.png'}")

@@ -4,17 +4,16 @@ starting from a clone of it with the real weights."""
 import hashlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from build_space import CPU_INDEX, build, is_binary
+
+from bench.load import free_port, start_app
 
 ROOT = Path(__file__).resolve().parents[1]
 LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
@@ -60,12 +59,6 @@ def test_space_configuration(space):
     assert any(line.startswith("torch") for line in requirements) and "gradio>=5.0,<7" in requirements
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_the_app_starts_from_a_clone_of_the_snapshot(space, tmp_path):
     pytest.importorskip("gradio")
@@ -76,21 +69,10 @@ def test_the_app_starts_from_a_clone_of_the_snapshot(space, tmp_path):
     weights = "longbert/model/model.safetensors"
     assert sha256(clone / weights) == sha256(ROOT / weights), "the clone has the real weights, not a pointer"
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LONGBERT_")}
-    env.update(GRADIO_SERVER_PORT=str(port), HF_HUB_OFFLINE="1", PYTHONPATH="")
-    server = subprocess.Popen([sys.executable, "app.py"], cwd=clone, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    cleared = {name: None for name in os.environ if name.startswith("LONGBERT_")}  # the clone's own defaults
+    server = start_app(port, {**cleared, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}, cwd=clone, timeout=120)
     try:
         url = f"http://127.0.0.1:{port}/"
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, server.stdout.read()[-3000:]
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the app did not start in 120 s"
-                time.sleep(0.5)
         review = "A wonderful, moving film: the acting is superb and I loved every minute of it."
         verdict, *_ = Client(url, verbose=False).predict(
             review, str(clone / "longbert" / "model"), 510, 510, 1, "mean", "fixed windows", api_name="/predict"
