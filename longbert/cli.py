@@ -148,6 +148,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_chunking_flags(predict)
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
+    collection = predict.add_argument_group(
+        "collections", "INPUT (a parquet, JSON lines or CSV file, or a directory of them) to a directory of parquet "
+        "parts; a rerun of the same command resumes"
+    )  # fmt: skip
+    collection.add_argument("--output", help="write parquet parts here instead of JSON lines to stdout")
+    collection.add_argument("--text-column", default="text", help="the column of texts (default text)")
+    collection.add_argument("--id-column", help="the column of document ids (default: the row number)")
+    collection.add_argument("--chunks", action="store_true", help="add every chunk's outputs and character span")
+    collection.add_argument("--part-rows", type=int, default=2_000, help="documents per part (default 2,000)")
+    collection.add_argument("--ray", metavar="ADDRESS", help="score on Ray: 'local' starts a cluster; 'auto' or an "
+                            "address joins one")  # fmt: skip
+    collection.add_argument("--actors", type=int, default=1, help="Ray actors, each with the model loaded (default 1)")
+    collection.add_argument("--gpus-per-actor", type=float, help="default 1 where the cluster has GPUs, else 0")
 
     train = commands.add_parser("train", help="fine-tune a model on labelled long texts (runs under accelerate launch)")
     train.add_argument("--model", required=True, help="base model directory or Hub id")
@@ -221,7 +234,43 @@ def load_classifier(args: argparse.Namespace):
     return classifier
 
 
+def run_collection(args: argparse.Namespace) -> None:
+    """predict --output: a collection in, parquet parts out, in this process or on Ray actors."""
+    from longbert.collection import Job, local_parts, score_collection
+
+    if len(args.files) != 1:
+        raise LongbertError("--output takes one INPUT: a parquet, JSON lines or CSV file, or a directory of them")
+    if args.part_rows < 1:
+        raise LongbertError(f"--part-rows must be a positive integer, got {args.part_rows}")
+    # Loaded here on Ray too (on the CPU there), so a bad model or setting is one line before any actor starts.
+    classifier = load_classifier(argparse.Namespace(**{**vars(args), "device": "cpu"}) if args.ray else args)
+    strategy = strategy_from_args(args, classifier.settings)
+    strategy.validate(classifier.max_chunk_size)
+    model = args.model or _default_model()
+    pooling = args.pooling or classifier.settings.pooling
+    job = Job(model, strategy.name, pooling, args.text_column, args.id_column, args.chunks, args.part_rows)
+    if args.ray:
+        from longbert.distributed import actor_parts, connect
+
+        connect(args.ray)
+        predictor = {"model": model, "strategy": strategy.name, "pooling": pooling, "text_column": args.text_column,
+                     "chunks": args.chunks, "device": args.device, "precision": args.precision}  # fmt: skip
+        map_parts = actor_parts(args.actors, args.gpus_per_actor, **predictor)
+    else:
+        map_parts = local_parts(classifier, job, strategy, pooling)
+    done = score_collection(args.files[0], args.output, job, map_parts, progress=not args.quiet)
+    print(json.dumps({"output": args.output, **done}), file=sys.stderr)
+
+
+def _default_model() -> str:
+    from longbert.bundled import default_model
+
+    return default_model()
+
+
 def run_predict(args: argparse.Namespace) -> None:
+    if args.output is not None:
+        return run_collection(args)
     texts = read_texts(args.files, args.stdin)
     classifier = load_classifier(args)
     strategy = strategy_from_args(args, classifier.settings)

@@ -1,0 +1,281 @@
+"""Score a collection of documents: parquet, JSON lines or CSV in (a file or a directory of them), parquet out.
+
+The input streams through in batches, so memory stays bounded for any size. The output is a
+directory of parts, each holding a fixed range of input rows (`part-00000.parquet` rows
+0..part_rows-1, and so on), each written whole and renamed into place; `_settings.json` says what
+made them and `_manifest.json`, written last, lists them. A run that is killed and started again
+with the same command keeps the finished parts and computes only the others: no row is lost or
+written twice. A row without a string text is reported with its id in the `error` column and does
+not stop the others. Needs pyarrow (the `io` extra; `ray`, `eval` and `train` bring it too).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from longbert.encoding import check_text
+from longbert.errors import LongbertError, first_line
+from longbert.tasks import MULTI_LABEL, REGRESSION
+
+FORMATS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}
+SETTINGS, MANIFEST = "_settings.json", "_manifest.json"
+
+
+def _pyarrow():
+    try:
+        import pyarrow
+        import pyarrow.dataset
+        import pyarrow.parquet
+    except ImportError:
+        raise LongbertError("--output needs pyarrow: pip install pyarrow (or longbert[io])") from None
+    return pyarrow
+
+
+@dataclass(frozen=True)
+class Job:
+    """What decides a collection's outputs: a rerun with another job refuses to mix its parts in."""
+
+    model: str
+    strategy: str
+    pooling: str
+    text_column: str = "text"
+    id_column: str | None = None
+    chunks: bool = False
+    part_rows: int = 2_000
+
+
+def input_files(path: str | Path) -> list[Path]:
+    """The input: one file, or every parquet / JSON lines / CSV file of a directory (sorted, one format)."""
+    path = Path(path)
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in FORMATS and not p.name.startswith("."))
+    else:
+        raise LongbertError(f"no such input: {path}")
+    if not files or any(p.suffix not in FORMATS for p in files):
+        raise LongbertError(f"{path}: expected .parquet, .jsonl or .csv files")
+    if len({FORMATS[p.suffix] for p in files}) > 1:
+        raise LongbertError(f"{path} mixes formats: give one of parquet, JSON lines or CSV")
+    return files
+
+
+def read_rows(files: Sequence[Path], text_column: str, id_column: str | None, batch_rows: int) -> Iterator[tuple]:
+    """(first row number, ids, texts) batches of at most batch_rows, in file and row order.
+
+    Without id_column a document's id is its row number in the whole input. Parquet and CSV stream
+    through pyarrow; JSON lines are parsed line by line, so a line of another shape is one bad row."""
+    rows = _json_rows(files, text_column, id_column) if FORMATS[files[0].suffix] == "json" else None
+    if rows is None:
+        rows = _arrow_rows(files, text_column, id_column, batch_rows)
+    ids: list = []
+    texts: list = []
+    start = 0
+    for number, (identifier, text) in enumerate(rows):
+        ids.append(number if id_column is None else identifier)
+        texts.append(text)
+        if len(ids) == batch_rows:
+            yield start, ids, texts
+            start, ids, texts = start + len(ids), [], []
+    if ids:
+        yield start, ids, texts
+
+
+def _json_rows(files: Sequence[Path], text_column: str, id_column: str | None) -> Iterator[tuple]:
+    """(id, text) of each JSON line; a line that is not an object with the text column gives text None."""
+    for path in files:
+        with path.open(encoding="utf-8", errors="surrogateescape") as lines:
+            for line in lines:
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    record = None
+                if not isinstance(record, dict):
+                    yield None, None
+                    continue
+                yield record.get(id_column) if id_column else None, record.get(text_column)
+
+
+def _arrow_rows(files: Sequence[Path], text_column: str, id_column: str | None, batch_rows: int) -> Iterator[tuple]:
+    pa = _pyarrow()
+    try:
+        dataset = pa.dataset.dataset([str(f) for f in files], format=FORMATS[files[0].suffix])
+        columns = [text_column] + ([id_column] if id_column else [])
+        missing = [c for c in columns if c not in dataset.schema.names]
+        if missing:
+            raise LongbertError(f"the input has no column {missing[0]!r} (it has {', '.join(dataset.schema.names)})")
+        for batch in dataset.to_batches(columns=columns, batch_size=batch_rows, use_threads=False):
+            texts = batch.column(text_column).to_pylist()
+            ids = batch.column(id_column).to_pylist() if id_column else [None] * len(texts)
+            yield from zip(ids, texts)
+    except pa.ArrowException as error:
+        raise LongbertError(f"cannot read the input: {first_line(error)}") from error
+
+
+def usable(text: object, where: str) -> str | None:
+    """None if the text can be classified, else why not (the row's error)."""
+    if text is None:
+        return "no text"
+    try:
+        check_text(text, where)
+    except LongbertError as error:
+        return str(error)
+    return None
+
+
+def _row(answer, kind: str, chunks: bool) -> dict:
+    """One document's output columns (None everywhere for a row that could not be classified)."""
+    get = (lambda name: getattr(answer, name)) if answer is not None else (lambda name: None)
+    if kind == REGRESSION:
+        row = {"value": get("value")}
+    else:
+        labels = get("labels")
+        row = (
+            {"labels": list(labels) if labels is not None else None} if kind == MULTI_LABEL else {"label": get("label")}
+        )
+        probabilities = get("probabilities")
+        row["probabilities"] = list(probabilities) if probabilities is not None else None
+    row["num_tokens"] = get("num_tokens")
+    row["num_chunks"] = None if answer is None else len(answer.chunks)
+    if chunks:
+        pieces = () if answer is None else answer.chunks
+        outputs = [list(np.atleast_1d(c.value if kind == REGRESSION else c.probabilities)) for c in pieces]
+        row["chunk_outputs"] = None if answer is None else [[float(v) for v in o] for o in outputs]
+        row["chunk_spans"] = None if answer is None else [list(c.span) for c in pieces]
+    return row
+
+
+def prediction_columns(classifier, ids: list, texts: list, strategy, pooling: str | None, chunks: bool) -> dict:
+    """The output columns of one batch: id, the answer by task (label / labels / value), probabilities,
+    num_tokens, num_chunks, error, and with chunks every chunk's outputs and character span."""
+    errors = [usable(text, f"the text of id {i!r}") for i, text in zip(ids, texts)]
+    good = [k for k, error in enumerate(errors) if error is None]
+    answers = dict(zip(good, classifier.predict([texts[k] for k in good], strategy, pooling)))
+    rows = [_row(answers.get(k), classifier.task.kind, chunks) for k in range(len(ids))]
+    names = list(_row(None, classifier.task.kind, chunks))
+    return {"id": list(ids), **{name: [row[name] for row in rows] for name in names}, "error": errors}
+
+
+def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    write(temporary)
+    os.replace(temporary, path)
+
+
+class Output:
+    """The output directory: which parts are done, and writing a part or the manifest atomically."""
+
+    def __init__(self, directory: str | Path, job: Job):
+        self.directory = Path(directory)
+        if self.directory.exists() and not self.directory.is_dir():
+            raise LongbertError(f"--output {self.directory} is a file; it must be a directory (of parquet parts)")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        settings = self.directory / SETTINGS
+        if settings.is_file():
+            if json.loads(settings.read_text()) != asdict(job):
+                raise LongbertError(
+                    f"{self.directory} holds parts made with other settings ({SETTINGS}): use another --output"
+                )
+        elif any(self.directory.glob("part-*.parquet")):
+            raise LongbertError(f"{self.directory} holds parts but no {SETTINGS}: use another --output")
+        else:
+            _write_atomic(settings, lambda p: p.write_text(json.dumps(asdict(job), indent=1) + "\n"))
+        self.job = job
+
+    def part_path(self, number: int) -> Path:
+        return self.directory / f"part-{number:05d}.parquet"
+
+    def done(self, number: int) -> bool:
+        return self.part_path(number).is_file()
+
+    def write_part(self, number: int, columns: dict) -> None:
+        pa = _pyarrow()
+        table = pa.table(columns)
+        _write_atomic(self.part_path(number), lambda p: pa.parquet.write_table(table, p))
+
+    def write_manifest(self, parts: int, rows: int, errors: list) -> None:
+        names = [self.part_path(n).name for n in range(parts)]
+        manifest = {"parts": names, "rows": rows, "errors": len(errors), "settings": asdict(self.job)}
+        _write_atomic(self.directory / MANIFEST, lambda p: p.write_text(json.dumps(manifest, indent=1) + "\n"))
+
+
+def score_collection(
+    source: str | Path,
+    output: str | Path,
+    job: Job,
+    map_parts: Callable[[Iterator[tuple]], Iterator[tuple]],
+    *,
+    batch_rows: int = 1_000,
+    progress: bool = True,
+) -> dict:
+    """Stream the input's unfinished parts through map_parts and write each part as it comes back.
+
+    map_parts takes (number, ids, texts) parts and yields (number, columns) in any order: one process
+    (local_parts), or a pool of Ray actors (longbert.distributed). Both score whole parts with
+    prediction_columns, so their outputs agree. Returns the run's counts, as the manifest has them."""
+    from tqdm.auto import tqdm
+
+    out = Output(output, job)
+    files = input_files(source)
+    seen = {"rows": 0, "parts": 0, "reused": 0}
+
+    def todo() -> Iterator[tuple]:
+        batches = read_rows(files, job.text_column, job.id_column, batch_rows)
+        for number, (start, ids, texts) in enumerate(_parts(batches, job.part_rows)):
+            seen["parts"], seen["rows"] = number + 1, start + len(ids)
+            if out.done(number):
+                seen["reused"] += 1
+            else:
+                yield number, ids, texts
+
+    errors, tokens = [], 0
+    bar = tqdm(desc="documents", unit="doc", disable=not progress, smoothing=0.1)
+    for number, columns in map_parts(todo()):
+        out.write_part(number, columns)
+        errors += [(i, e) for i, e in zip(columns["id"], columns["error"]) if e is not None]
+        tokens += sum(n or 0 for n in columns["num_tokens"])
+        bar.update(len(columns["id"]))
+        bar.set_postfix(tokens_s=f"{tokens / max(bar.format_dict['elapsed'], 1e-9):,.0f}")
+    bar.close()
+    out.write_manifest(seen["parts"], seen["rows"], errors)
+    for i, error in errors[:5]:
+        print(f"longbert predict: id {i!r} skipped: {error}", file=sys.stderr)
+    if len(errors) > 5:
+        print(f"longbert predict: {len(errors) - 5} more rows skipped (see the error column)", file=sys.stderr)
+    return {"rows": seen["rows"], "parts": seen["parts"], "parts_reused": seen["reused"], "errors": len(errors)}
+
+
+def local_parts(classifier, job: Job, strategy, pooling: str | None) -> Callable[[Iterator[tuple]], Iterator[tuple]]:
+    """map_parts for one process: each part scored by this classifier, in order."""
+
+    def run(parts: Iterator[tuple]) -> Iterator[tuple]:
+        for number, ids, texts in parts:
+            yield number, prediction_columns(classifier, ids, texts, strategy, pooling, job.chunks)
+
+    return run
+
+
+def _parts(batches: Iterator[tuple], part_rows: int) -> Iterator[tuple]:
+    """Regroup (start, ids, texts) batches into parts of exactly part_rows rows (the last may be short)."""
+    ids: list = []
+    texts: list = []
+    start = 0
+    for first, batch_ids, batch_texts in batches:
+        if not ids:
+            start = first
+        ids += batch_ids
+        texts += batch_texts
+        while len(ids) >= part_rows:
+            yield start, ids[:part_rows], texts[:part_rows]
+            ids, texts, start = ids[part_rows:], texts[part_rows:], start + part_rows
+    if ids:
+        yield start, ids, texts

@@ -1,0 +1,138 @@
+"""longbert on a Ray cluster: a predictor for Ray Data, a Dataset-to-Dataset function, and the actor pool of
+`longbert predict --ray`.
+
+Each actor loads the model once and scores whole batches of documents with the same code as one
+process (collection.prediction_columns: chunks of many documents packed into token-budgeted
+batches), so the answers equal a single-process run's. Actors restart when they die and their
+unfinished batches are retried, so a lost actor costs a retry, not the job. Ray is the optional
+extra `ray` (`pip install -e ".[ray]"`); nothing else in longbert imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from longbert.collection import prediction_columns
+from longbert.errors import LongbertError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import ray.data
+
+# Restart a dead actor and retry its tasks, as often as it takes: a lost actor costs a retry.
+FAULT_TOLERANT = {"max_restarts": -1, "max_task_retries": -1}
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise LongbertError('--ray needs Ray: pip install "longbert[ray]"') from None
+    return ray
+
+
+class Predictor:
+    """A long-text classifier for one Ray actor: `ds.map_batches(Predictor, fn_constructor_kwargs=...,
+    batch_format="pandas")` adds the prediction columns to each batch; `columns` serves the actor pool.
+
+    model, strategy (a Strategy or its name, such as "510/255/1"), pooling, device and precision are
+    LongTextClassifier's; text_column names the texts; chunks adds every chunk's outputs and spans."""
+
+    def __init__(
+        self,
+        model: str | None = None,
+        strategy=None,
+        pooling: str | None = None,
+        *,
+        text_column: str = "text",
+        chunks: bool = False,
+        device: str | None = None,
+        precision: str = "auto",
+    ):
+        from longbert.chunking import parse_strategy
+        from longbert.classifier import LongTextClassifier
+
+        self.classifier = LongTextClassifier.from_pretrained(model, device=device, precision=precision)
+        self.strategy = parse_strategy(strategy) if isinstance(strategy, str) else strategy
+        self.pooling = pooling
+        self.text_column = text_column
+        self.chunks = chunks
+
+    def columns(self, number: int, ids: list, texts: list) -> tuple[int, dict]:
+        """(number, the prediction columns of these documents): one part of a collection."""
+        return number, prediction_columns(self.classifier, ids, texts, self.strategy, self.pooling, self.chunks)
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        ids = batch.index.tolist()
+        _, columns = self.columns(0, ids, batch[self.text_column].tolist())
+        out = batch.copy()
+        for name, values in columns.items():
+            if name != "id":
+                out[name] = values
+        return out
+
+    def pid(self) -> int:
+        """The actor's process id (tests kill it)."""
+        import os
+
+        return os.getpid()
+
+
+def default_gpus() -> float:
+    """GPUs per actor: 1 where the cluster has GPUs, else 0."""
+    return 1.0 if _ray().cluster_resources().get("GPU", 0) > 0 else 0.0
+
+
+def predict_dataset(
+    dataset: ray.data.Dataset,
+    model: str | None = None,
+    strategy=None,
+    pooling: str | None = None,
+    *,
+    actors: int = 1,
+    gpus_per_actor: float | None = None,
+    batch_size: int = 1_000,
+    text_column: str = "text",
+    chunks: bool = False,
+    precision: str = "auto",
+) -> ray.data.Dataset:
+    """The dataset with the prediction columns added (label / labels / value, probabilities, num_tokens,
+    num_chunks, error; chunk_outputs and chunk_spans with chunks), scored by `actors` Predictor actors."""
+    gpus = default_gpus() if gpus_per_actor is None else gpus_per_actor
+    kwargs = {"model": model, "strategy": strategy, "pooling": pooling, "text_column": text_column, "chunks": chunks,
+              "precision": precision}  # fmt: skip
+    return dataset.map_batches(
+        Predictor, fn_constructor_kwargs=kwargs, concurrency=actors, num_gpus=gpus, batch_size=batch_size,
+        batch_format="pandas", **FAULT_TOLERANT,
+    )  # fmt: skip
+
+
+def connect(address: str) -> None:
+    """Start a local cluster (address 'local') or join one ('auto', or HOST:PORT / ray://...)."""
+    ray = _ray()
+    if not ray.is_initialized():
+        ray.init(address=None if address == "local" else address, log_to_driver=False, include_dashboard=False)
+
+
+def actor_parts(
+    actors: int, gpus_per_actor: float | None, **predictor: object
+) -> Callable[[Iterator[tuple]], Iterator[tuple]]:
+    """map_parts for collection.score_collection: parts scored by a pool of fault-tolerant Predictor actors,
+    at most one part in flight per actor (so memory stays bounded), results as they finish."""
+    ray = _ray()
+    if actors < 1:
+        raise LongbertError(f"--actors must be a positive integer, got {actors}")
+    gpus = default_gpus() if gpus_per_actor is None else gpus_per_actor
+    remote = ray.remote(Predictor).options(num_gpus=gpus, **FAULT_TOLERANT)
+
+    def run(parts: Iterator[tuple]) -> Iterator[tuple]:
+        pool = ray.util.ActorPool([remote.remote(**predictor) for _ in range(actors)])
+        for part in parts:
+            while not pool.has_free():
+                yield pool.get_next_unordered()
+            pool.submit(lambda actor, item: actor.columns.remote(*item), part)
+        while pool.has_next():
+            yield pool.get_next_unordered()
+
+    return run

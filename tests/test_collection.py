@@ -1,0 +1,147 @@
+"""longbert predict INPUT --output OUT: collections in, parquet parts out, resumable, bad rows reported."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from longbert.cli import main
+from longbert.collection import Job, local_parts, score_collection
+from longbert.data import SAMPLE
+
+
+def documents(n: int = 30) -> pd.DataFrame:
+    frame = pd.read_parquet(SAMPLE).head(n)
+    return pd.DataFrame({"doc": [f"d{i:03d}" for i in range(n)], "body": frame["text"].tolist()})
+
+
+def read_output(out) -> pd.DataFrame:
+    return pq.read_table(sorted(str(p) for p in out.glob("part-*.parquet"))).to_pandas()
+
+
+def run(capsys, *argv) -> tuple[int, str]:
+    code = main(["predict", *argv])
+    return code, capsys.readouterr().err
+
+
+def test_a_collection_is_scored_into_parts_equal_to_predict(tmp_path, capsys, model_dir, classifier):
+    frame = documents()
+    frame.to_parquet(tmp_path / "in.parquet")
+    out = tmp_path / "out"
+    code, err = run(capsys, str(tmp_path / "in.parquet"), "--output", str(out), "--model", str(model_dir), "--chunks",
+                    "--text-column", "body", "--id-column", "doc", "--part-rows", "7", "--quiet",
+                    "--precision", "fp32")  # fmt: skip
+    assert code == 0, err
+    assert sorted(p.name for p in out.glob("part-*.parquet")) == [f"part-{i:05d}.parquet" for i in range(5)]
+    result = read_output(out)
+    assert result["id"].tolist() == frame["doc"].tolist(), "every id once, in input order"
+    direct = classifier.predict(frame["body"].tolist())
+    assert result["label"].tolist() == [p.label for p in direct]
+    assert np.allclose(np.stack(result["probabilities"]), [p.probabilities for p in direct], atol=1e-5)
+    assert result["num_chunks"].tolist() == [len(p.chunks) for p in direct]
+    assert [len(c) for c in result["chunk_outputs"]] == result["num_chunks"].tolist()
+    assert list(map(list, result["chunk_spans"][0])) == [list(c.span) for c in direct[0].chunks]
+    assert result["error"].isna().all()
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["rows"] == 30 and len(manifest["parts"]) == 5 and manifest["settings"]["id_column"] == "doc"
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "csv", "directory"])
+def test_json_lines_csv_and_directories(tmp_path, capsys, model_dir, kind):
+    frame = documents(12).rename(columns={"body": "text"})
+    source = tmp_path / "in"
+    if kind == "jsonl":
+        source = tmp_path / "in.jsonl"
+        frame.to_json(source, orient="records", lines=True)
+    elif kind == "csv":
+        source = tmp_path / "in.csv"
+        frame.to_csv(source, index=False)
+    else:
+        source.mkdir()
+        frame.iloc[:5].to_parquet(source / "a.parquet")
+        frame.iloc[5:].to_parquet(source / "b.parquet")
+    out = tmp_path / "out"
+    code, err = run(capsys, str(source), "--output", str(out), "--model", str(model_dir), "--quiet")
+    assert code == 0, err
+    result = read_output(out)
+    assert result["id"].tolist() == list(range(12)), "without --id-column the id is the row number"
+    assert result["num_tokens"].min() > 0
+
+
+def test_bad_rows_are_reported_with_their_ids_and_do_not_stop_the_others(tmp_path, capsys, model_dir):
+    lines = [{"id": "a", "text": "fine"}, {"id": "b", "text": None}, {"id": "c", "text": 42},
+             {"id": "d", "text": "good \ud800 film"}, {"id": "e", "text": ""}]  # fmt: skip
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(json.dumps(line) for line in lines[:3] + lines[4:]) + "\n")
+    with source.open("a") as f:
+        f.write('{"id": "d", "text": "good \\ud800 film"}\n')
+    code, err = run(capsys, str(source), "--output", str(tmp_path / "out"), "--model", str(model_dir),
+                    "--id-column", "id", "--quiet")  # fmt: skip
+    assert code == 0, err
+    result = read_output(tmp_path / "out").set_index("id")
+    assert result.loc["b", "error"] == "no text" and pd.isna(result.loc["b", "label"])
+    assert "not a string" in result.loc["c", "error"] and "lone surrogate" in result.loc["d", "error"]
+    assert pd.isna(result.loc["a", "error"]) and result.loc["a", "label"] in ("NEGATIVE", "POSITIVE")
+    assert pd.isna(result.loc["e", "error"]) and result.loc["e", "num_chunks"] == 0, "an empty text has no chunks"
+    assert "id 'b' skipped: no text" in err and json.loads(err.strip().splitlines()[-1])["errors"] == 3
+
+
+def test_a_stopped_run_resumes_without_losing_or_repeating_a_row(tmp_path, classifier):
+    frame = documents()
+    frame.to_parquet(tmp_path / "in.parquet")
+    job = Job("tiny", "510/510/1", "mean", "body", "doc", part_rows=4)
+    whole = tmp_path / "whole"
+    score_collection(tmp_path / "in.parquet", whole, job, local_parts(classifier, job, None, "mean"), progress=False)
+    scored = []
+
+    def stopped_after_three(parts):
+        for number, columns in local_parts(classifier, job, None, "mean")(parts):
+            if len(scored) == 3:
+                raise KeyboardInterrupt
+            scored.append(number)
+            yield number, columns
+
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        score_collection(tmp_path / "in.parquet", out, job, stopped_after_three, progress=False)
+    assert not (out / "_manifest.json").exists()
+    (out / ".part-00003.parquet.tmp").write_bytes(b"half a part")  # killed while writing part 3
+    done = score_collection(tmp_path / "in.parquet", out, job, local_parts(classifier, job, None, "mean"),
+                            progress=False)  # fmt: skip
+    assert done["parts_reused"] == 3 and done["parts"] == 8
+    pd.testing.assert_frame_equal(read_output(out), read_output(whole))
+    with pytest.raises(Exception, match="other settings"):
+        score_collection(tmp_path / "in.parquet", out, Job("tiny", "510/510/1", "max", "body", "doc", part_rows=4),
+                         local_parts(classifier, job, None, "max"), progress=False)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_killing_the_command_and_rerunning_it_gives_every_id_once(tmp_path, model_dir):
+    frame = pd.concat([documents(300)] * 4, ignore_index=True)
+    frame["doc"] = [f"d{i:04d}" for i in range(len(frame))]
+    frame.to_parquet(tmp_path / "in.parquet")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "longbert", "predict", str(tmp_path / "in.parquet"), "--output", str(out),
+               "--model", str(model_dir), "--text-column", "body", "--id-column", "doc", "--part-rows", "40",
+               "--quiet"]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len(list(out.glob("part-*.parquet"))) < 3 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished = len(list(out.glob("part-*.parquet")))
+    assert 3 <= finished < 30, "killed mid-run"
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stderr.strip().splitlines()[-1])["parts_reused"] == finished
+    result = read_output(out)
+    assert result["id"].tolist() == frame["doc"].tolist(), "every id exactly once, in order"
