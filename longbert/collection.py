@@ -175,6 +175,7 @@ class Output:
     """The output directory: which parts are done, and writing a part or the manifest atomically."""
 
     def __init__(self, directory: str | Path, job: Job):
+        _pyarrow()  # before any work: without it no part could be written
         self.directory = Path(directory)
         if self.directory.exists() and not self.directory.is_dir():
             raise LongbertError(f"--output {self.directory} is a file; it must be a directory (of parquet parts)")

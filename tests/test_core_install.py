@@ -40,3 +40,17 @@ def test_sentence_chunking_without_its_extra_is_a_one_line_error(model_dir):
     assert done.stderr.strip().splitlines() == [
         "longbert predict: error: sentence-aware chunking needs blingfire: pip install 'longbert[sentences]'"
     ]
+
+
+@pytest.mark.slow
+def test_collections_and_ray_without_their_extras_are_one_line_errors(model_dir, tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"text": "fine"}\n')
+    for flags, message in (([], "--output needs pyarrow"), (["--ray", "local"], "--ray needs Ray")):
+        done = subprocess.run(
+            [sys.executable, str(HELPERS / "core_only.py"), "predict", str(source), "--output", str(tmp_path / "o"),
+             "--model", str(model_dir), "--quiet", *flags], capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1, (
+            done.stderr[-2000:]
+        )

@@ -7,7 +7,7 @@ fails as it would without the extras (transformers' own optional imports are lef
 import builtins
 import sys
 
-BLOCKED = ("pandas", "sklearn", "scipy", "accelerate", "datasets", "gradio", "plotly", "pyarrow", "blingfire")
+BLOCKED = ("pandas", "sklearn", "scipy", "accelerate", "datasets", "gradio", "plotly", "pyarrow", "blingfire", "ray")
 
 
 def guard() -> None:
