@@ -161,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "address joins one")  # fmt: skip
     collection.add_argument("--actors", type=int, default=1, help="Ray actors, each with the model loaded (default 1)")
     collection.add_argument("--gpus-per-actor", type=float, help="default 1 where the cluster has GPUs, else 0")
+    collection.add_argument("--cpus-per-actor", type=float, help="default 1 beside a GPU, else an equal share")
 
     train = commands.add_parser("train", help="fine-tune a model on labelled long texts (runs under accelerate launch)")
     train.add_argument("--model", required=True, help="base model directory or Hub id")
@@ -255,7 +256,7 @@ def run_collection(args: argparse.Namespace) -> None:
         connect(args.ray)
         predictor = {"model": model, "strategy": strategy.name, "pooling": pooling, "text_column": args.text_column,
                      "chunks": args.chunks, "device": args.device, "precision": args.precision}  # fmt: skip
-        map_parts = actor_parts(args.actors, args.gpus_per_actor, **predictor)
+        map_parts = actor_parts(args.actors, args.gpus_per_actor, args.cpus_per_actor, **predictor)
     else:
         map_parts = local_parts(classifier, job, strategy, pooling)
     done = score_collection(args.files[0], args.output, job, map_parts, progress=not args.quiet)

@@ -84,6 +84,14 @@ def default_gpus() -> float:
     return 1.0 if _ray().cluster_resources().get("GPU", 0) > 0 else 0.0
 
 
+def default_cpus(actors: int, gpus: float) -> float:
+    """CPUs per actor: 1 beside a GPU; on CPUs alone an equal share of the cluster's, so that torch's threads
+    (Ray sets OMP_NUM_THREADS to this) use every core without oversubscribing them."""
+    if gpus > 0:
+        return 1.0
+    return float(max(1, int(_ray().cluster_resources().get("CPU", 1)) // actors))
+
+
 def predict_dataset(
     dataset: ray.data.Dataset,
     model: str | None = None,
@@ -116,7 +124,7 @@ def connect(address: str) -> None:
 
 
 def actor_parts(
-    actors: int, gpus_per_actor: float | None, **predictor: object
+    actors: int, gpus_per_actor: float | None, cpus_per_actor: float | None = None, **predictor: object
 ) -> Callable[[Iterator[tuple]], Iterator[tuple]]:
     """map_parts for collection.score_collection: parts scored by a pool of fault-tolerant Predictor actors,
     at most one part in flight per actor (so memory stays bounded), results as they finish."""
@@ -124,7 +132,8 @@ def actor_parts(
     if actors < 1:
         raise LongbertError(f"--actors must be a positive integer, got {actors}")
     gpus = default_gpus() if gpus_per_actor is None else gpus_per_actor
-    remote = ray.remote(Predictor).options(num_gpus=gpus, **FAULT_TOLERANT)
+    cpus = default_cpus(actors, gpus) if cpus_per_actor is None else cpus_per_actor
+    remote = ray.remote(Predictor).options(num_gpus=gpus, num_cpus=cpus, **FAULT_TOLERANT)
 
     def run(parts: Iterator[tuple]) -> Iterator[tuple]:
         pool = ray.util.ActorPool([remote.remote(**predictor) for _ in range(actors)])

@@ -5,6 +5,8 @@ import io
 import json
 import re
 import shlex
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -61,7 +63,7 @@ def run_shell_line(line: list[str], capsys, monkeypatch) -> tuple[int, str, str]
 
 
 def test_the_readme_python_blocks_run_as_written(user, capsys):
-    (code,) = blocks("python")
+    code = blocks("python", section("Use"))[0]
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)
     prediction = namespace["prediction"]
@@ -82,3 +84,30 @@ def test_the_longbert_commands_run_as_written(user, capsys, monkeypatch, source)
         assert records and all(r["label"] in ("NEGATIVE", "POSITIVE") for r in records), line
     assert main(["predict", "--help"]) == 0
     assert PREDICT_EXAMPLES.splitlines()[1].strip() in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_readme_ray_block_runs_as_written(user, model_dir):
+    pytest.importorskip("ray")
+    import pandas as pd
+    import ray
+
+    frame = pd.DataFrame({"doc": ["a", "b", "c"], "text": [REVIEW, "Dull.", "A fine film."]})
+    frame.to_parquet(user / "reviews.parquet")
+    (user / "docs").mkdir()
+    frame.rename(columns={"text": "body"}).to_parquet(user / "docs" / "part.parquet")
+    lines = [line for line in commands("\n".join(blocks("bash", section("Collections and Ray")))) if "auto" not in line]
+    assert len(lines) == 2
+    try:
+        for line in lines:
+            assert main(line[1:]) == 0, line
+    finally:
+        ray.shutdown()
+    assert pd.read_parquet(user / "scored")["id"].tolist() == ["a", "b", "c"]
+    assert len(pd.read_parquet(user / "scored-ray")["chunk_outputs"][0]) >= 3
+    (code,) = blocks("python", section("Collections and Ray"))
+    shutil.rmtree(user / "scored")
+    done = subprocess.run([sys.executable, "-c", code], cwd=user, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    scored = pd.read_parquet(user / "scored")
+    assert len(scored) == 3 and set(scored["label"]) <= {"NEGATIVE", "POSITIVE"} and scored["error"].isna().all()
