@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import html
 import itertools
+import re
 
 from longbert import MULTI_LABEL, REGRESSION, Prediction
 from longbert.tasks import first_output
@@ -31,6 +32,23 @@ def chunk_shades(prediction: Prediction, labels: list[str]) -> tuple[list[float]
     return [max(c.probabilities) for c in chunks], "top label's probability"
 
 
+BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
+
+
+def readable(text: str) -> str:
+    """Text as a person reads it: HTML line breaks as line breaks, other tags blanked (IMDB reviews hold both)."""
+    return TAG.sub("", BREAK.sub("\n", text))
+
+
+def shading_legend(meaning: str) -> str:
+    """HTML: what the shading of the review means, as a colour scale, and that grey text lies in no chunk."""
+    stops = "".join(f'<span style="background:{_color(p)};padding:2px 6px">{p:.1f}</span>' for p in
+                    (0.0, 0.25, 0.5, 0.75, 1.0))  # fmt: skip
+    return (f'<div style="font-size:0.85em;margin:4px 0">Shading: {html.escape(meaning)} of the chunks covering '
+            f'the text {stops} <span style="color:#888">grey: in no chunk</span></div>')  # fmt: skip
+
+
 def shaded_text(text: str, prediction: Prediction, shades: list[float], meaning: str) -> str:
     """The text with each stretch shaded by the mean of the shades (chunk_shades) of the chunks that cover it.
 
@@ -45,7 +63,7 @@ def shaded_text(text: str, prediction: Prediction, shades: list[float], meaning:
                 covers[k].append((i, shades[i]))
     parts = []
     for (start, end), covering in zip(itertools.pairwise(bounds), covers, strict=True):
-        piece = html.escape(text[start:end])
+        piece = html.escape(readable(text[start:end]))
         if not covering:
             parts.append(f'<span style="color:#888">{piece}</span>')
             continue
@@ -54,7 +72,8 @@ def shaded_text(text: str, prediction: Prediction, shades: list[float], meaning:
         title = f"chunk{'s' if len(covering) > 1 else ''} {names}: {meaning} = {mean:.3f}"
         parts.append(f'<span title="{title}" style="background:{_color(mean)}">{piece}</span>')
     body = "".join(parts)
-    return f'<div style="white-space:pre-wrap;line-height:1.6;max-height:420px;overflow-y:auto">{body}</div>'
+    box = f'<div style="white-space:pre-wrap;line-height:1.6;max-height:420px;overflow-y:auto">{body}</div>'
+    return shading_legend(meaning) + box
 
 
 def answer(prediction: Prediction) -> tuple[str, str]:

@@ -28,8 +28,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, help="a seeded, balanced random sample of this many reviews")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     parser.add_argument(
-        "--grid", default=DEFAULT_GRID, help=f"chunkings C/S/M, comma-separated (default {DEFAULT_GRID})"
+        "--keep-lengths", action="store_true", help="the --limit sample keeps the split's label x length-decile mix"
     )
+    parser.add_argument(
+        "--grid",
+        default=DEFAULT_GRID,
+        help=f"chunkings C/S/M, comma-separated, or 'space' (the dashboard's settings space; default {DEFAULT_GRID})",
+    )
+    parser.add_argument("--time-reviews", type=int, help="time each strategy alone on this many reviews (its cost)")
     parser.add_argument("--poolings", default=",".join(POOLINGS), help="poolings, comma-separated (default: all)")
     parser.add_argument("--truncations", default="head,tail,head+tail", help="truncation baselines besides head")
     parser.add_argument("--out", required=True, help="results directory (a rerun resumes from its cache)")
@@ -46,20 +52,22 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as done:
         return int(done.code or 0)
     try:
-        from eval.run import evaluate, parse_grid
+        from eval.run import evaluate, parse_grid, settings_space
         from longbert import LongTextClassifier
         from longbert.bundled import default_model
-        from longbert.data import balanced_sample, load_imdb
+        from longbert.data import balanced_sample, length_sample, load_imdb
         from longbert.pooling import check_pooling
 
-        chunkings = parse_grid(args.grid)
+        chunkings = settings_space() if args.grid == "space" else parse_grid(args.grid)
         poolings = [check_pooling(p) for p in args.poolings.split(",") if p]
         truncations = [t for t in args.truncations.split(",") if t]
         model = args.model or default_model()
         classifier = LongTextClassifier.from_pretrained(model, device=args.device, precision=args.precision)
         frame = load_imdb(args.split, args.data, args.text_column, args.label_column)
-        frame = balanced_sample(frame, args.limit, args.seed) if args.limit else frame
+        sample = length_sample if args.keep_lengths else balanced_sample
+        frame = sample(frame, args.limit, args.seed) if args.limit else frame
         meta = {"data": args.data or "stanfordnlp/imdb", "split": args.split, "limit": args.limit, "seed": args.seed}
+        meta["sample"] = ("length-keeping" if args.keep_lengths else "balanced") if args.limit else None
         meta["command"] = "python -m eval " + shlex.join(sys.argv[1:] if argv is None else argv)
         summary = evaluate(
             classifier,
@@ -72,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             batch_tokens=args.batch_tokens,
             progress=not args.quiet,
             meta=meta,
+            time_reviews=args.time_reviews,
         )
     except LongbertError as error:
         print(f"python -m eval: error: {error}", file=sys.stderr)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 
+from eval import compare
 from eval.metrics import BUCKETS
 from longbert.tasks import MULTI_LABEL, REGRESSION, first_output
 
@@ -20,10 +23,15 @@ def metric_of(summary: dict) -> str:
     return summary["meta"].get("metric", "accuracy")
 
 
-def accuracy_figure(summary: dict) -> go.Figure:
-    """The main metric per setting (with 95% intervals where it has them), best last; truncations in orange."""
+def accuracy_figure(summary: dict, top: int = 24) -> go.Figure:
+    """The main metric per setting (with 95% intervals where it has them), best last; truncations in orange.
+    Of many settings only the best `top` and the truncations are drawn."""
     metric = metric_of(summary)
-    rows = sorted(summary["rows"], key=lambda r: r[metric], reverse=metric == "mae")
+    rows = sorted(summary["rows"], key=lambda r: r[metric], reverse=metric in compare.LOWER_IS_BETTER)
+    if len(rows) > top:
+        truncations = {r["setting"] for r in rows if r["strategy"].startswith(("head", "tail"))}
+        kept = {r["setting"] for r in rows[-top:]} | truncations
+        rows = [r for r in rows if r["setting"] in kept]
     interval = all(f"{metric}_low" in r for r in rows)
     figure = go.Figure(
         go.Bar(
@@ -58,10 +66,12 @@ def bucket_figure(summary: dict) -> go.Figure:
     """The main metric by review length (<=510, 511-1024, >1024 tokens) for each setting."""
     metric = metric_of(summary)
     figure = go.Figure()
-    for row in summary["rows"]:
+    colours = plotly.colors.qualitative.Dark24
+    for index, row in enumerate(summary["rows"]):
         figure.add_trace(
             go.Bar(
                 name=row["setting"],
+                marker_color=colours[index % len(colours)],
                 x=[f"{b} (n={row['buckets'][b]['n']})" for b in BUCKETS],
                 y=[row["buckets"][b][metric] for b in BUCKETS],
             )
@@ -76,7 +86,7 @@ def bucket_figure(summary: dict) -> go.Figure:
         title=f"{NAMES[metric]} by review length in tokens",
         barmode="group",
         yaxis=axis,
-        legend={"font": {"size": 10}},
+        legend=LEGEND_BELOW,
         margin={"l": 10, "r": 10, "t": 50, "b": 40},
     )
     return figure
@@ -104,8 +114,185 @@ def grid_figure(summary: dict) -> go.Figure:
     return figure
 
 
+PALETTE = ("#3b6fb6", "#e07b39", "#2a9d5c", "#c0392b", "#8e44ad", "#7f6a00", "#17a2b8", "#d63384")
+LEGEND_BELOW = {"orientation": "h", "y": -0.3, "x": 0, "font": {"size": 11}}
+PERCENT = {"accuracy", "f1", "subset_accuracy", "micro_f1", "macro_f1"}
+
+
+def value_text(metric: str, value: float) -> str:
+    """A metric's value as the dashboard writes it: percentages for proportions, else three decimals."""
+    if value != value:
+        return "-"
+    return f"{value:.2%}" if metric in PERCENT else f"{value:.3f}"
+
+
+def message_figure(message: str) -> go.Figure:
+    """An empty figure that says why it is empty."""
+    figure = go.Figure()
+    figure.update_layout(title=message, xaxis={"visible": False}, yaxis={"visible": False}, height=120,
+                         margin={"l": 10, "r": 10, "t": 50, "b": 10})  # fmt: skip
+    return figure
+
+
+def heatmap_figure(table, metric: str, pooling: str, minimal_share: str, bucket: str = compare.ALL) -> go.Figure:
+    """The metric over chunk_size x stride for one pooling and minimal chunk size; the best cell boxed and starred,
+    its interval, chunks and tokens per review on hover."""
+    cells = compare.heatmap_cells(table, metric, pooling, minimal_share, bucket)
+    if cells.shape[0] < 2 and cells.shape[1] < 2:
+        return message_figure("These results hold no grid of chunk sizes and strides: the settings-space study does")
+    column = compare.metric_column(metric, bucket)
+    chosen = compare.chunkings_of(table, pooling, minimal_share)
+    lookup = {(r["stride_share"], r["chunk_size"]): r for _, r in chosen.iterrows()}
+    low_col, high_col = compare.metric_column(f"{metric}_low", bucket), compare.metric_column(f"{metric}_high", bucket)
+
+    def hover(share: str, size: int) -> str:
+        row = lookup.get((share, size))
+        if row is None:
+            return ""
+        interval = ""
+        if low_col in row:
+            interval = f" (95% {value_text(metric, row[low_col])} to {value_text(metric, row[high_col])})"
+        return (f"{row['setting']}<br>{metric}: {value_text(metric, row[column])}{interval}<br>"
+                f"{row['chunks_per_review']:.2f} chunks, {row['tokens_per_review']:.0f} tokens per review")  # fmt: skip
+
+    x = [str(c) for c in cells.columns]
+    figure = go.Figure()
+    values = cells.to_numpy(dtype=float)
+    best = np.nanargmin(values) if metric in compare.LOWER_IS_BETTER else np.nanargmax(values)
+    best_row, best_col = np.unravel_index(best, values.shape)
+    text = [[("★ " if (i, j) == (best_row, best_col) else "") + value_text(metric, v) for j, v in enumerate(row)]
+            for i, row in enumerate(values)]  # fmt: skip
+    figure.add_trace(
+        go.Heatmap(
+            z=values, x=x, y=list(cells.index), text=text, texttemplate="%{text}",
+            customdata=[[hover(s, c) for c in cells.columns] for s in cells.index],
+            hovertemplate="%{customdata}<extra></extra>",
+            colorscale="Blues_r" if metric in compare.LOWER_IS_BETTER else "Blues", colorbar={"thickness": 10},
+        )
+    )  # fmt: skip
+    figure.add_shape(type="rect", x0=best_col - 0.5, x1=best_col + 0.5, y0=best_row - 0.5, y1=best_row + 0.5,
+                     line={"color": ORANGE, "width": 3})  # fmt: skip
+    figure.update_layout(
+        title=f"{metric}: {pooling}, minimal {minimal_share}" + ("" if bucket == compare.ALL else f", {bucket}"),
+        xaxis={"title": "chunk_size (tokens)", "type": "category"},
+        yaxis={"title": "stride (share of chunk_size)", "type": "category", "autorange": "reversed"},
+        height=360,
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+    )
+    return figure
+
+
+def length_figure(lines, metric: str, reference: str = "head 510") -> go.Figure:
+    """The metric per review-length decile as one line per setting (the reference dashed grey), intervals on hover."""
+    figure = go.Figure()
+    for index, (setting, rows) in enumerate(lines.groupby("setting", sort=False)):
+        is_reference = setting == reference
+        interval = [f" (95% {value_text(metric, lo)} to {value_text(metric, hi)})" if lo == lo and lo is not None
+                    else "" for lo, hi in zip(rows["low"], rows["high"])]  # fmt: skip
+        figure.add_trace(
+            go.Scatter(
+                x=rows["name"], y=rows["value"], name=setting, mode="lines+markers",
+                line={"color": GREY if is_reference else PALETTE[index % len(PALETTE)],
+                      "dash": "dash" if is_reference else "solid"},
+                customdata=[f"{v}, n={n}" for v, n in zip(interval, rows["n"])],
+                hovertemplate=f"{setting}<br>%{{x}} tokens: %{{y:.4f}}%{{customdata}}<extra></extra>",
+            )
+        )  # fmt: skip
+    figure.update_layout(
+        title=f"{metric} by length (token deciles)",
+        xaxis={"type": "category", "tickangle": -45},
+        yaxis={"title": metric},
+        legend=LEGEND_BELOW | {"y": -0.35, "yanchor": "top"},
+        height=460,
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+    )
+    return figure
+
+
+COSTS = {"tokens_per_review": "tokens scored per review", "chunks_per_review": "chunks per review",
+         "seconds_per_1k": "seconds per 1,000 reviews (timed)"}  # fmt: skip
+
+
+def cost_figure(table, metric: str, cost: str = "tokens_per_review") -> go.Figure:
+    """Each setting's metric against its cost, coloured by kind and pooling, with the frontier of settings no other
+    beats at a lower cost (the ones worth their compute)."""
+    figure = go.Figure()
+    table = table.dropna(subset=[cost, metric]) if cost in table else table.iloc[:0]
+    if table.empty:
+        return message_figure(f"These results do not record {COSTS.get(cost, cost)}")
+    groups = table.assign(group=np.where(table["kind"] == "truncation", "truncation",
+                                         table["kind"] + " " + table["pooling"]))  # fmt: skip
+    for index, (group, rows) in enumerate(groups.groupby("group", sort=False)):
+        figure.add_trace(go.Scatter(x=rows[cost], y=rows[metric], name=group, mode="markers",
+                                    marker={"color": PALETTE[index % len(PALETTE)], "size": 7},
+                                    text=rows["setting"],
+                                    hovertemplate="%{text}<br>%{x:.3g}: %{y:.4f}<extra></extra>"))  # fmt: skip
+    lower = metric in compare.LOWER_IS_BETTER
+    ordered = table.sort_values([cost, metric], ascending=[True, lower])
+    frontier, best = [], None
+    for _, row in ordered.iterrows():
+        if best is None or (row[metric] < best if lower else row[metric] > best):
+            frontier.append(row)
+            best = row[metric]
+    figure.add_trace(go.Scatter(x=[r[cost] for r in frontier], y=[r[metric] for r in frontier], mode="lines",
+                                name="frontier", line={"color": "black", "width": 1, "dash": "dot"},
+                                hoverinfo="skip"))  # fmt: skip
+    figure.update_layout(
+        title=f"{metric} against cost (log scale)",
+        xaxis={"title": COSTS.get(cost, cost), "type": "log"},
+        yaxis={"title": metric},
+        legend=LEGEND_BELOW,
+        height=460,
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+    )
+    return figure
+
+
+def ab_figure(result: dict, name_a: str, name_b: str) -> go.Figure:
+    """A minus B per length bucket and overall, with paired 95% intervals; above zero A is better."""
+    rows = [{"bucket": "all", "n": result["n"]} | result["paired"]] + result["buckets"]
+    key = "accuracy_diff" if "accuracy_diff" in result["paired"] else "mae_diff"
+    sign = 1 if key == "accuracy_diff" else -1  # for MAE a smaller error is better: plot B - A
+    scale = 100 * sign if key == "accuracy_diff" else sign  # accuracy in percentage points
+    values = [scale * r[key] for r in rows]
+    ends = [sorted((scale * r["diff_low"], scale * r["diff_high"])) for r in rows]
+    figure = go.Figure(
+        go.Bar(
+            x=[f"{r['bucket']} (n={r['n']:,})" for r in rows],
+            y=values,
+            error_y={"type": "data", "symmetric": False, "array": [hi - v for v, (_, hi) in zip(values, ends)],
+                     "arrayminus": [v - lo for v, (lo, _) in zip(values, ends)]},
+            marker_color=[BLUE if v >= 0 else ORANGE for v in values],
+            hovertemplate=f"%{{x}}: %{{y:+.{2 if key == 'accuracy_diff' else 4}f}}<extra></extra>",
+        )
+    )  # fmt: skip
+    figure.add_hline(y=0, line_color=GREY)
+    figure.update_layout(
+        title="A minus B, by length" + (" (points)" if sign > 0 else " (MAE: B - A)"),
+        yaxis={"title": "above 0: A better"},
+        height=340,
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+    )
+    return figure
+
+
 def all_figures(summary: dict) -> dict[str, go.Figure]:
-    return {"accuracy": accuracy_figure(summary), "buckets": bucket_figure(summary), "grid": grid_figure(summary)}
+    """The figures a results directory keeps (figures/*.json): the ranking, and for a settings-space study its
+    heatmap and cost figure; for a few settings the per-bucket bars; accuracy by length where predictions are given."""
+    metric = metric_of(summary)
+    figures = {"accuracy": accuracy_figure(summary), "grid": grid_figure(summary)}
+    table = compare.settings_table(summary)
+    if len(summary["rows"]) <= len(PALETTE) * 2:
+        figures["buckets"] = bucket_figure(summary)
+    chunked = table[table["kind"] == "chunk"]
+    if chunked["chunk_size"].nunique() > 1 and chunked["stride_share"].nunique() > 1:
+        figures["heatmap"] = heatmap_figure(table, metric, "mean", "1 token")
+        figures["cost"] = cost_figure(table, metric)
+    if "predictions" in summary:
+        top = table.sort_values(metric, ascending=metric in compare.LOWER_IS_BETTER)["setting"].head(4).tolist()
+        shown = list(dict.fromkeys(["head 510", *top])) if "head 510" in set(table["setting"]) else top
+        figures["lengths"] = length_figure(compare.by_length(summary, shown), metric)
+    return figures
 
 
 def write_figures(summary: dict, results_dir: Path) -> None:
@@ -116,23 +303,29 @@ def write_figures(summary: dict, results_dir: Path) -> None:
 
 
 def chunk_figure(chunk_positive: list[float], pooled: float | None, pooling: str, label: str = "positive") -> go.Figure:
-    """A bar per chunk of its positive-class probability, with lines for the pooled value and 0.5."""
+    """A bar per chunk from 0.5 to its P(label): up for evidence for the label, down against it, so a chunk at
+    0.002 draws as long a bar as one at 0.998; the pooled value is a line labelled on the right, 0.5 on the left."""
     figure = go.Figure(
         go.Bar(
             x=[f"{i + 1}" for i in range(len(chunk_positive))],
-            y=chunk_positive,
+            y=[p - 0.5 for p in chunk_positive],
+            base=0.5,
             marker_color=[BLUE if p >= 0.5 else ORANGE for p in chunk_positive],
-            hovertemplate="chunk %{x}: %{y:.3f}<extra></extra>",
+            customdata=chunk_positive,
+            hovertemplate="chunk %{x}: %{customdata:.3f}<extra></extra>",
         )
     )
-    figure.add_hline(y=0.5, line_dash="dot", line_color=GREY, annotation_text="0.5")
+    figure.add_hline(y=0.5, line_dash="dot", line_color=GREY, annotation_text="0.5", annotation_position="top left")
     if pooled is not None:
-        figure.add_hline(y=pooled, line_color="black", annotation_text=f"{pooling}: {pooled:.3f}")
+        below = "bottom right" if pooled >= 0.5 else "top right"
+        figure.add_hline(y=pooled, line_color="black", annotation_text=f"{pooling}: {pooled:.3f}",
+                         annotation_position=below)  # fmt: skip
     figure.update_layout(
-        title=f"P({label}) per chunk",
+        title=f"P({label}) per chunk (bars from 0.5)",
         xaxis={"title": "chunk", "type": "category"},
         yaxis={"title": f"P({label})", "range": [0, 1]},
         height=320,
+        showlegend=False,
         margin={"l": 10, "r": 10, "t": 50, "b": 40},
     )
     return figure
@@ -170,12 +363,13 @@ def prediction_figure(prediction, labels: list[str], pooling: str, threshold: fl
 def main(argv: list[str] | None = None) -> None:
     """python -m eval.figures RESULTS_DIR: draw a results directory's figures/*.json (where plotly was missing)."""
     import argparse
-    import json
 
     parser = argparse.ArgumentParser(prog="python -m eval.figures", description=main.__doc__)
     parser.add_argument("results", type=Path)
     args = parser.parse_args(argv)
-    write_figures(json.loads((args.results / "summary.json").read_text()), args.results)
+    from eval.run import load_results
+
+    write_figures(load_results(args.results), args.results)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +19,9 @@ from tqdm.auto import tqdm
 from eval.cache import ChunkCache, text_digest
 from eval.metrics import BUCKETS, PRIMARY, decisions, length_bucket, paired, per_review, task_metrics
 from longbert import POOLINGS, Chunking, Chunks, LongbertError, LongTextClassifier, Task, chunk, parse_strategy
-from longbert.chunking import Strategy, Truncation
+from longbert.chunking import Sentences, Strategy, Truncation
 from longbert.runtime import describe_device, software_versions
-from longbert.scoring import Scorer
+from longbert.scoring import Scorer, StoppableScorer
 from longbert.tasks import REGRESSION, SINGLE_LABEL, label_targets
 
 BASELINE = "head 510"
@@ -58,6 +59,36 @@ def parse_grid(grid: str) -> list[Chunking]:
     if not all(isinstance(c, Chunking) for c in chunkings):
         raise LongbertError("--grid takes chunkings as CHUNK/STRIDE/MINIMAL or 'sentences C/S/M', comma-separated")
     return chunkings
+
+
+def settings_space(
+    sizes: tuple[int, ...] = (64, 128, 256, 384, 510),
+    strides: tuple[float, ...] = (1.0, 0.75, 0.5, 0.25),
+    minimals: tuple[float, ...] = (0.0, 0.25, 0.5),
+    sentences: bool = True,
+) -> list[Chunking]:
+    """The settings space the dashboard covers: every chunk size x stride (a share of the chunk) x minimal
+    chunk size (a share; 0 means 1 token), and sentence-aware chunks without overlap at every size."""
+    space = [
+        Chunking(size, max(1, round(size * stride)), max(1, round(size * minimal)))
+        for size in sizes
+        for stride in strides
+        for minimal in minimals
+    ]
+    space += [Sentences(size, size, 1) for size in sizes] if sentences else []
+    return list(dict.fromkeys(space))
+
+
+def time_strategies(scorer: Scorer, encoded, strategies: list[Strategy]) -> dict[str, float]:
+    """Seconds each strategy's chunks of these reviews take to score on their own (no cache): its cost."""
+    scorer(chunk(encoded[:16], strategies[0]))  # warm-up: first-call allocations and kernel choice
+    seconds = {}
+    for strategy in strategies:
+        chunks = chunk(encoded, strategy)
+        start = time.perf_counter()
+        scorer(chunks)
+        seconds[strategy.name] = time.perf_counter() - start
+    return seconds
 
 
 def fingerprint(classifier: LongTextClassifier, model: str) -> dict:
@@ -166,11 +197,15 @@ def evaluate(
     meta: dict | None = None,
     max_chunks: int | None = None,
     max_settings: int | None = None,
+    time_reviews: int | None = None,
+    stop: threading.Event | None = None,
 ) -> dict:
     """Score every setting on the reviews in `frame` (text, label); write the results if out_dir is given.
 
     max_chunks and max_settings refuse, before any scoring, runs that would score more distinct chunks or
     compare more settings (bounds for hosts: a thousand chunkings of ten reviews is minutes of summaries).
+    time_reviews: also time each strategy alone on that many of the reviews (seconds per 1,000 reviews).
+    stop: once set, scoring stops within one slice of chunks with longbert.Stopped (the chunks scored are kept).
     """
     task = classifier.task
     targets = label_targets(frame["label"], task.kind, task.labels)[2] if len(frame) else np.zeros(0)
@@ -196,7 +231,9 @@ def evaluate(
             f"these settings cut the {len(texts):,} reviews into {needed:,} chunks; the limit here is "
             f"{max_chunks:,}: take fewer reviews, larger strides or fewer chunkings"
         )
-    scorer = CachedScorer(classifier.scorer_with(batch_tokens), cache, [text_digest(t) for t in texts])
+    inner = classifier.scorer_with(batch_tokens)
+    inner = StoppableScorer(inner, stop) if stop is not None else inner
+    scorer = CachedScorer(inner, cache, [text_digest(t) for t in texts])
     scores = {}
     for strategy in tqdm(strategies, desc="strategies", disable=not progress):
         scores[strategy] = classifier.score(chunk(encoded, strategy), scorer, progress=progress)  # validated above
@@ -207,10 +244,17 @@ def evaluate(
     columns["bucket"] = length_bucket(num_tokens)
     outputs = {e.key: review_outputs(scores[e.strategy].pooled(e.pooling, task), task) for e in entries}
     chunk_counts = {s.name: int(sum(scores[s].chunks.counts)) for s in strategies}
+    special = classifier.special.count
+    token_counts = {s.name: int(scores[s].chunks.lengths.sum()) + special * chunk_counts[s.name] for s in strategies}
+    timed = min(time_reviews or 0, len(encoded))
+    seconds_alone = time_strategies(classifier.scorer_with(batch_tokens), encoded[:timed], strategies) if timed else {}
     predictions = pd.DataFrame(columns | {key: output_column(o, task) for key, o in outputs.items()})
     rows = summarize(outputs, entries, targets, columns["bucket"], task)
     for row, entry in zip(rows, entries):
         row["chunks"] = chunk_counts[entry.strategy.name]
+        row["tokens"] = token_counts[entry.strategy.name]
+        if timed:
+            row["seconds_per_1k"] = seconds_alone[entry.strategy.name] * 1000 / timed
     seconds = time.perf_counter() - start
     summary = {
         "meta": {
@@ -227,6 +271,7 @@ def evaluate(
             "threshold": task.threshold,
             "metric": PRIMARY[task.kind],
             "chunks_scored": scorer.scored,
+            "timed_reviews": timed,
             "chunks_reused": cache.loaded,
             "distinct_chunks": len(cache),
             "versions": software_versions(),
@@ -261,7 +306,7 @@ def write_results(out: Path, summary: dict, predictions: pd.DataFrame, disagreei
     except ImportError:
         figures = None
     if figures is not None:
-        figures.write_figures(summary, staging)
+        figures.write_figures(summary | {"predictions": predictions}, staging)
     (staging / COMPLETE).touch()
     publish(out)
 

@@ -92,3 +92,20 @@ def balanced_sample(frame: pd.DataFrame, n: int | None, seed: int = 0) -> pd.Dat
     share, extra = divmod(n, len(groups))
     parts = [g.sample(min(len(g), share + (i < extra)), random_state=seed) for i, g in enumerate(groups)]
     return pd.concat(parts).sample(frac=1, random_state=seed).reset_index(drop=True)
+
+
+def length_sample(frame: pd.DataFrame, n: int, seed: int = 0, bins: int = 10) -> pd.DataFrame:
+    """A seeded sample of n rows that keeps the frame's mix of labels and text-length deciles (stratified by both),
+    so a sample's accuracy by length and its cost per review match the whole split's."""
+    if n >= len(frame):
+        return balanced_sample(frame, None, seed)
+    if n < 2 * bins * frame["label"].nunique():
+        raise LongbertError(
+            f"a length-keeping sample needs at least {2 * bins * frame['label'].nunique()} rows, got {n}"
+        )
+    from sklearn.model_selection import train_test_split
+
+    deciles = pd.qcut(frame["text"].str.len(), bins, labels=False, duplicates="drop")
+    strata = frame["label"].astype(str) + "/" + deciles.astype(str)
+    sample, _ = train_test_split(frame, train_size=n, stratify=strata, random_state=seed)
+    return sample.reset_index(drop=True)

@@ -5,6 +5,10 @@ class LongbertError(ValueError):
     """Invalid parameters, unusable text or an unloadable model; str(error) is shown to the user as is."""
 
 
+class Stopped(LongbertError):
+    """Work stopped on request (a StoppableScorer's flag was set): not an error in the input."""
+
+
 def first_line(error: BaseException) -> str:
     """The first line of an exception's message (or its type name): third-party errors shown as one line."""
     return (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -8,6 +8,7 @@ model; the evaluation's cache and the benchmark's variants are scorers too.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -18,6 +19,7 @@ from tqdm.auto import tqdm
 
 from longbert.chunking import Chunks
 from longbert.encoding import SpecialTokens
+from longbert.errors import Stopped
 from longbert.runtime import Runtime
 
 
@@ -105,3 +107,29 @@ class ModelScorer:
 
     def __call__(self, chunks: Chunks, *, progress: bool = False) -> torch.Tensor:
         return score_chunks(self.model, chunks.ids, self.special, self.runtime, pad_to=self.pad_to, progress=progress)
+
+
+@dataclass(frozen=True)
+class StoppableScorer:
+    """A scorer that checks a stop flag between slices of chunks and raises Stopped once it is set, so a UI's Stop
+    reaches work already running in a thread; slices are cut from the length-sorted order, so padding stays minimal."""
+
+    inner: Scorer
+    stop: threading.Event
+    slice_chunks: int = 256
+
+    def __call__(self, chunks: Chunks, *, progress: bool = False) -> torch.Tensor:
+        order = np.argsort(-chunks.lengths, kind="stable")
+        windows = [w for ws in chunks.windows for w in ws]
+        parts = []
+        for start in range(0, len(order), self.slice_chunks):
+            if self.stop.is_set():
+                raise Stopped("stopped")
+            index = order[start : start + self.slice_chunks]
+            part = Chunks([chunks.ids[i] for i in index], [1] * len(index), [[windows[i]] for i in index])
+            parts.append(self.inner(part, progress=progress))
+        if not parts:
+            return self.inner(chunks)
+        out = torch.empty((len(chunks), parts[0].shape[1]), dtype=torch.float32)
+        out[torch.from_numpy(order)] = torch.cat(parts)
+        return out

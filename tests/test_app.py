@@ -45,8 +45,11 @@ def test_classify_shows_verdict_chart_and_shaded_chunks(model_dir):
     bars = chart.data[0]
     prediction = app.classifier_for(str(model_dir)).predict(review, app.Chunking(510, 255, 1))[0]
     assert len(bars.y) == len(prediction.chunks) > 5
-    assert np.allclose(bars.y, [c.probabilities[1] for c in prediction.chunks])
+    assert np.allclose(bars.customdata, [c.probabilities[1] for c in prediction.chunks])
+    assert bars.base == 0.5 and np.allclose(np.asarray(bars.y) + 0.5, bars.customdata), "bars grow from 0.5"
     assert shaded.count("<span") >= len(prediction.chunks)
+    assert "&lt;br" not in shaded and "<br" not in shaded.split("</div>", 1)[1], "line breaks, not markup"
+    assert "Shading: P(" in shaded, "a legend says what the shading means"
     assert "chunks 1, 2" in shaded, "overlapping chunks share the shaded stretch"
 
 
@@ -76,18 +79,57 @@ def test_classify_refuses_too_many_chunks_and_names_the_smallest_stride_that_fit
     assert "raise chunk_size" in app.classify(review, model, 32, 32, 1, "mean")[0]
 
 
-def test_sliders_keep_stride_and_minimal_within_chunk_size():
-    stride, minimal = app.keep_stride_in_range(100, 510, 300)
-    assert stride["maximum"] == 100 and stride["value"] == 100
-    assert minimal["maximum"] == 100 and minimal["value"] == 100
-    stride, _ = app.keep_stride_in_range(400, 200, 1)
-    assert stride["value"] == 200
+def test_demo_clamps_stride_and_minimal_in_the_same_request(model_dir):
+    review = app.example_reviews()[2]
+    verdict, _, _, stride, minimal = app.demo(review, str(model_dir), 100, 510, 300, "mean")
+    assert stride["value"] == 100 and minimal["value"] == 100, "the sliders are set to what was used"
+    assert "stride lowered to chunk_size (100)" in verdict and "of " in verdict
+    verdict, _, _, stride, minimal = app.demo(review, str(model_dir), 400, 200, 1, "mean")
+    assert stride == {"__type__": "update"} and minimal == {"__type__": "update"}, "nothing to move"
+    assert "lowered" not in verdict
+    assert "stride (9999) must not exceed" in app.demo(review, str(model_dir), 400, 9999, 1, "mean")[0]
 
 
-def test_run_evaluation_sits_beside_the_committed_results(model_dir, monkeypatch):
+def test_changing_only_the_pooling_re_pools_the_scores_already_computed(model_dir, monkeypatch):
+    review = app.example_reviews()[0]
+    app.scored_chunks.cache_clear()
+    calls = []
+    classifier = app.classifier_for(str(model_dir))
+    real = classifier.scorer
+    monkeypatch.setattr(classifier, "scorer", lambda chunks, **kw: calls.append(len(chunks)) or real(chunks, **kw))
+    mean = app.classify(review, str(model_dir), 256, 128, 1, "mean")[0]
+    scored = len(calls)
+    maximum = app.classify(review, str(model_dir), 256, 128, 1, "max")[0]
+    assert len(calls) == scored, "no chunk is scored again"
+    assert "max of" in maximum and "mean of" in mean
+    expected = classifier.predict(review, app.Chunking(256, 128, 1), "max")[0]
+    assert f"{max(expected.probabilities):.1%}" in maximum
+
+
+def test_the_demo_covers_truncations_and_opens_results_settings():
+    assert app.controls_for("chunk 256/192/64 max") == (256, 192, 64, "max", app.FIXED)
+    assert app.controls_for("sentences 510/510/1 mean") == (510, 510, 1, "mean", app.SENTENCES)
+    assert app.controls_for("head+tail 128+382")[0] == 510 and app.controls_for("head+tail 128+382")[4] == app.HEAD_TAIL
+    for setting in ("head 510", "tail 510", "head+tail 128+382", "chunk 128/64/32 median"):
+        size, stride, minimal, pooling, cut = app.controls_for(setting)
+        strategy = app.demo_strategy(cut, size, stride, minimal)[0]
+        expected = setting.rsplit(" ", 1)[0] if setting.startswith("chunk") else setting
+        assert strategy.name == expected and pooling == ("median" if setting.startswith("chunk") else "mean")
+
+
+def test_examples_show_line_breaks_not_markup():
+    review = app.example_reviews()[0]
+    assert "<br" in review
+    readable = app.views.readable(review)
+    assert "<br" not in readable and "\n" in readable
+    assert app.views.readable("a<br /><br />b <i>c</i>") == "a\n\nb c"
+
+
+def test_run_evaluation_scores_a_sample_and_refuses_what_it_cannot(model_dir, monkeypatch):
     note, table, accuracy, buckets = app.run_evaluation(str(model_dir), 20, "510/510/1", ["mean", "max"])
     assert note.startswith("Scored 20 reviews")
-    assert set(table["source"]) == {"run: 20 reviews", "committed: 40 reviews"}
+    assert set(table["source"]) == {"run: 20 reviews"}
+    assert table["accuracy"].str.endswith("%").all(), "percentages, as in the dashboard's table"
     assert "chunk 510/510/1 max" in set(table["setting"])
     assert accuracy is not None and buckets is not None
     assert "Error" in app.run_evaluation(str(model_dir), 20, "head", ["mean"])[0]
@@ -96,18 +138,42 @@ def test_run_evaluation_sits_beside_the_committed_results(model_dir, monkeypatch
     assert "limit here is 100" in app.run_evaluation(str(model_dir), 20, "510/16/1", ["mean"])[0]
 
 
-def test_disagreements_open_in_the_demo(results_dir):
-    committed = app.committed_results()
-    disagreements = committed["disagreements"]
-    assert len(disagreements) >= 2, "the tiny model's settings disagree on some of the 40 reviews"
-    table = app.disagreement_table(committed)
-    assert list(table["review"]) == list(disagreements["review"])
-    assert {"label", "num_tokens", "head 510"} <= set(table.columns) and "text" not in table.columns
+def test_ab_comparison_pairs_reviews_and_opens_a_disagreement_with_both_settings(results_dir):
+    label = next(iter(app.result_sets()))
+    note, figure, table = app.ab_compare(label, "head 510", label, "chunk 128/64/1 max")
+    summary = app.results_of(label)
+    predictions = summary["predictions"]
+    head, other = predictions["head 510"] >= 0.5, predictions["chunk 128/64/1 max"] >= 0.5
+    assert len(table) == int((head != other).sum()) >= 2
+    right_a, right_b = head == predictions["label"].astype(bool), other == predictions["label"].astype(bool)
+    assert f"A alone right on {int((right_a & ~right_b).sum())}, B alone on {int((right_b & ~right_a).sum())}" in note
+    assert "McNemar p" in note and len(figure.data[0].x) == 4
+    assert "Cannot compare" in app.ab_compare(label, "head 510", label, "no such setting")[0]
     for row in (len(table) - 1, 0):
         event = type("Event", (), {"index": [row, 0]})()
-        text, tabs = app.open_in_demo(table, event)
-        assert text == disagreements.iloc[row]["text"] and text.strip()
-        assert tabs.selected == "demo"
+        opened = app.open_pair(label, "head 510", label, "chunk 128/64/1 max", table, event)
+        text = opened[0]
+        review = predictions[predictions["review_id"] == table["review_id"].iloc[row]]
+        assert text == app.views.readable(app.review_text(int(review["review_id"].iloc[0]), summary))
+        assert opened[1:6] == (510, 510, 1, "mean", app.HEAD_ONLY) and opened[6] is True
+        assert opened[7:12] == (128, 64, 1, "max", app.FIXED) and opened[12].selected == "demo"
+
+
+def test_dashboard_figures_cover_the_settings_space(results_dir):
+    from eval import compare, figures
+
+    label = next(iter(app.result_sets()))
+    table = compare.settings_table(app.results_of(label))
+    assert {"tokens_per_review", "chunks_per_review", "stride_share", "minimal_share"} <= set(table.columns)
+    lines = app.length_lines(label, ["chunk 128/64/1 max"])
+    assert [t.name for t in lines.data] == ["head 510", "chunk 128/64/1 max"], "head is always the reference"
+    assert len(lines.data[0].x) >= 5, "length deciles"
+    assert app.length_lines(label, ["chunk 510/510/1 mean"] * 9).data, "repeats and extras are dropped"
+    cost = app.cost_chart(label, "accuracy", "tokens_per_review")
+    assert any(t.name == "frontier" for t in cost.data)
+    heat = figures.heatmap_figure(table, "accuracy", "mean", "1 token")
+    assert heat.data[0].z.shape == (2, 2), "stride shares 100% and 50% x chunk sizes 128 and 510"
+    assert "★" in "".join(t for row in heat.data[0].text for t in row), "the best cell is marked"
 
 
 def free_port() -> int:
@@ -124,7 +190,7 @@ def server(model_dir, results_dir):
         patch.setenv("LONGBERT_IMDB", "sample")
         blocks = app.build_app().queue(default_concurrency_limit=2, max_size=64)
         port = free_port()
-        blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+        blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.LAUNCH)
         yield f"http://127.0.0.1:{port}/"
         blocks.close()
 
@@ -215,42 +281,154 @@ def bar_count(page) -> int:
     return page.locator(".js-plotly-plot").first.locator("g.point").count()
 
 
-def test_browser_demo_and_evaluation_tabs(server, monkeypatch, tmp_path):
+def drag(page, label: str, start: float, end: float, steps: int = 25) -> None:
+    """Drag a slider's handle by mouse from a share of its track to another, as a person does."""
+    track = page.get_by_label(f"range slider for {label}", exact=True).bounding_box()
+    y = track["y"] + track["height"] / 2
+    page.mouse.move(track["x"] + track["width"] * start, y)
+    page.mouse.down()
+    for step in range(1, steps + 1):
+        page.mouse.move(track["x"] + track["width"] * (start + (end - start) * step / steps), y)
+        page.wait_for_timeout(20)
+    page.mouse.up()
+
+
+def settled(page, joins: list, timeout: float = 30) -> None:
+    """Wait until no request is pending on the page's queue and its verdicts are drawn."""
+    page.wait_for_timeout(600)
+    page.wait_for_function("!document.querySelector('.progress-text, .eta-bar')", timeout=timeout * 1000)
+    page.wait_for_timeout(300)
+
+
+def no_error_toast(page) -> bool:
+    return page.locator(".toast-body.error, [data-testid='toast-body']").count() == 0
+
+
+@pytest.fixture()
+def browser_page(server):
     import os
 
     if not os.path.exists(CHROMIUM):
         pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
     playwright = pytest.importorskip("playwright.sync_api")
-    real_evaluate = app.evaluate
-
-    def slow_evaluate(*args, **kwargs):  # long enough to be stopped from the page
-        time.sleep(15)
-        return real_evaluate(*args, **kwargs)
-
-    monkeypatch.setattr(app, "evaluate", slow_evaluate)
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(server)
-        page.get_by_label("Review").fill(app.example_reviews()[0])
-        page.get_by_role("button", name="Classify").click()
-        page.get_by_text("Head truncation").wait_for(timeout=30_000)
-        page.wait_for_function("document.querySelectorAll('.js-plotly-plot g.point').length > 0", timeout=30_000)
-        before = bar_count(page)
-        chunk_box = page.get_by_label("number input for chunk_size (tokens)")
-        chunk_box.fill("128")
-        chunk_box.press("Enter")
-        page.wait_for_function(
-            f"document.querySelector('.js-plotly-plot').querySelectorAll('g.point').length > {before}", timeout=30_000
-        )
-        assert bar_count(page) > before
-        page.get_by_role("tab", name="Evaluation").click()
-        page.get_by_text("head 510").first.wait_for(timeout=30_000)
-        page.get_by_role("button", name="Run").click()
-        processing = page.get_by_text(re.compile(r"processing"))
-        processing.first.wait_for(timeout=10_000)
-        page.get_by_role("button", name="Stop").click()
-        page.wait_for_function("!document.body.innerText.includes('processing')", timeout=4_000)  # before it could end
-        page.wait_for_timeout(8000)  # past when the run would have finished
-        assert page.get_by_text(re.compile(r"^Scored \d+ reviews")).count() == 0, "the stopped run shows no result"
+        yield browser
         browser.close()
+
+
+def test_browser_sliders_examples_and_compare_mode(server, browser_page):
+    page = browser_page.new_page(viewport={"width": 1400, "height": 1000})
+    joins = []
+    page.on("request", lambda r: joins.append(r.url) if r.method == "POST" and "queue/join" in r.url else None)
+    page.goto(server)
+    page.get_by_text(app.views.readable(app.example_reviews()[0])[:40]).first.click()  # an example classifies
+    page.get_by_text("Head truncation").wait_for(timeout=30_000)
+    assert (
+        page.get_by_label("Review", exact=True)
+        .input_value()
+        .startswith(app.views.readable(app.example_reviews()[0])[:40])
+    )
+    settled(page, joins)
+    for label, start, end in (("chunk_size (tokens)", 0.99, 0.2), ("stride (<= chunk_size)", 0.99, 0.3),
+                              ("minimal_chunk_size", 0.0, 0.99), ("chunk_size (tokens)", 0.2, 0.99)):  # fmt: skip
+        before = len(joins)
+        drag(page, label, start, end)
+        settled(page, joins)
+        assert len(joins) - before == 1, f"one request per drag of {label}, not {len(joins) - before}"
+        assert no_error_toast(page), f"an error toast while dragging {label}"
+        assert page.locator("h3").filter(has_text=re.compile(r"of \d+ chunks?")).count() == 1
+        assert "Error" not in page.locator("h3").first.inner_text()
+        size = int(page.get_by_label("number input for chunk_size (tokens)").input_value())
+        stride = int(page.get_by_label("number input for stride (<= chunk_size)").input_value())
+        minimal = int(page.get_by_label("number input for minimal_chunk_size").input_value())
+        assert stride <= size and minimal <= size, (size, stride, minimal)
+    box = page.get_by_label("number input for stride (<= chunk_size)")
+    box.fill("9999")
+    box.press("Enter")
+    page.get_by_text("stride (9999) must not exceed").wait_for(timeout=15_000)
+    assert no_error_toast(page), "a typed out-of-range value gets the app's message, not a toast"
+    box.fill("255")
+    box.press("Enter")
+    page.get_by_text("Head truncation").first.wait_for(timeout=15_000)
+    page.get_by_label("Compare with a second setting (B)").check()
+    page.get_by_text("chunk_size B (tokens)").wait_for(timeout=5_000)
+    page.wait_for_function("document.querySelectorAll('h3').length >= 2", timeout=30_000)
+    assert page.get_by_text("Head truncation").count() == 2, "A and B each have a verdict"
+    assert page.locator(".js-plotly-plot").count() >= 2, "and a chart each"
+    page.get_by_label("head+tail").last.check()
+    page.wait_for_function("[...document.querySelectorAll('h3')].some(h => h.innerText.includes('of 1 chunk'))",
+                           timeout=30_000)  # fmt: skip
+
+
+def test_browser_ab_comparison_opens_a_disagreement_in_the_demo(server, browser_page):
+    page = browser_page.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server)
+    page.get_by_role("tab", name="Evaluation").click()
+    page.get_by_text("A minus B, by length").first.wait_for(timeout=30_000)
+    page.get_by_label("B: setting").click()
+    page.get_by_role("option", name="chunk 128/64/1 max").click()
+    page.get_by_text(re.compile(r"B chunk 128/64/1 max")).first.wait_for(timeout=30_000)
+    label = next(iter(app.result_sets()))
+    table = app.ab_compare(label, "head 510", label, "chunk 128/64/1 max")[2]
+    assert len(table) >= 1, "the tiny model's head and 128/64/1 max disagree somewhere"
+    review_id = int(table["review_id"].iloc[0])
+    page.get_by_text(str(review_id), exact=True).locator("visible=true").first.click()
+    page.get_by_text("chunk_size B (tokens)").wait_for(timeout=10_000)
+    page.wait_for_function("document.querySelectorAll('h3').length >= 2", timeout=30_000)
+    text = app.review_text(review_id, app.results_of(label))
+    assert page.get_by_label("Review", exact=True).input_value() == app.views.readable(text).replace("\r\n", "\n")
+    assert page.get_by_label("number input for chunk_size B (tokens)").input_value() == "128"
+    assert page.get_by_label("number input for stride B (<= chunk_size)").input_value() == "64"
+
+
+def test_browser_stop_stops_the_servers_scoring(server, browser_page, monkeypatch):
+    from gradio_client import Client
+
+    calls = []
+    classifier = app.classifier_for(app.model_choices()[0])
+    real = classifier.scorer
+
+    def slow(chunks, *, progress=False):  # a slow model: each slice of chunks takes a while
+        calls.append(len(chunks))
+        time.sleep(0.3)
+        return real(chunks, progress=progress)
+
+    monkeypatch.setattr(classifier, "scorer", slow)
+    monkeypatch.setattr(app, "MAX_RUN_CHUNKS", 10**6)
+    page = browser_page.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server)
+    page.get_by_role("tab", name="Evaluation").click()
+    grid = page.get_by_label("chunkings CHUNK/STRIDE/MINIMAL")
+    grid.fill("64/8/1")
+    page.get_by_role("button", name="Run").click()
+    deadline = time.monotonic() + 30
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert calls, "the run started scoring"
+    page.get_by_role("button", name="Stop").click()
+    stopped = time.monotonic()
+    client = Client(server, verbose=False)
+    while client.predict(api_name="/runs") and time.monotonic() - stopped < 5:
+        time.sleep(0.2)
+    assert client.predict(api_name="/runs") == 0, "the server is still scoring 5 s after Stop"
+    assert time.monotonic() - stopped < 5
+    count = len(calls)
+    time.sleep(2)
+    assert len(calls) == count, "no chunk is scored after the run stopped"
+
+
+def test_browser_evaluation_tab_at_400_px(server, browser_page, tmp_path):
+    page = browser_page.new_page(viewport={"width": 400, "height": 900})
+    page.goto(server)
+    page.get_by_role("tab", name="Evaluation").click()
+    page.get_by_text("A minus B, by length").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1000)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 400, "nothing sticks out sideways"
+    widths = page.evaluate(
+        "[...document.querySelectorAll('.js-plotly-plot')].map(p => p.getBoundingClientRect().width)"
+    )
+    assert widths and min(widths) >= 300, f"plots are stacked full width, not squeezed: {widths}"
+    for table in page.locator("table").all():
+        assert table.bounding_box()["width"] > 0
+    page.screenshot(path=str(tmp_path / "evaluation-400.png"), full_page=True)

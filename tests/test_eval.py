@@ -122,7 +122,7 @@ def test_end_to_end_run_writes_results_and_resumes(capsys, tmp_path, model_dir):
         p.name for p in out.iterdir()
     }
     figures = {p.name: p.read_text() for p in (out / "figures").iterdir()}
-    assert set(figures) == {"accuracy.json", "buckets.json", "grid.json"}
+    assert set(figures) == {f"{n}.json" for n in ("accuracy", "buckets", "grid", "heatmap", "cost", "lengths")}
     shutil.rmtree(out / "figures")  # as on a machine without plotly; eval.figures draws them afterwards
     figures_main([str(out)])
     assert {p.name: p.read_text() for p in (out / "figures").iterdir()} == figures
@@ -293,3 +293,70 @@ def test_ctrl_c_stops_the_command_with_one_line(capsys, tmp_path, model_dir, mon
     code = eval_main(["--model", str(model_dir), "--data", "sample", "--out", str(tmp_path / "x"), "--quiet"])
     err = capsys.readouterr().err
     assert code == 130 and err.count("\n") == 1 and "rerun to resume" in err and "Traceback" not in err
+
+
+def test_settings_space_covers_sizes_strides_and_minimal_sizes():
+    from eval.run import settings_space
+
+    space = settings_space()
+    fixed = [c for c in space if type(c) is Chunking]
+    assert {c.chunk_size for c in fixed} == {64, 128, 256, 384, 510}
+    assert {c.stride for c in fixed if c.chunk_size == 510} == {510, 382, 255, 128}
+    assert {c.minimal_chunk_size for c in fixed if c.chunk_size == 64} == {1, 16, 32}
+    assert len(fixed) == 60 and len(space) == 65, "and sentence-aware chunks at every size"
+
+
+def test_length_sample_keeps_the_label_and_length_mix():
+    from longbert.data import length_sample
+
+    rng = np.random.default_rng(0)
+    lengths = rng.lognormal(7, 0.8, 5000).astype(int) + 10
+    frame = pd.DataFrame({"text": ["x" * n for n in lengths], "label": rng.integers(0, 2, 5000)})
+    sample = length_sample(frame, 500, seed=1)
+    assert len(sample) == 500 and sample.equals(length_sample(frame, 500, seed=1))
+    assert abs(sample["label"].mean() - frame["label"].mean()) < 0.01
+    deciles = np.quantile(frame["text"].str.len(), np.linspace(0.1, 0.9, 9))
+    shares = np.histogram(sample["text"].str.len(), [0, *deciles, np.inf])[0] / 500
+    assert np.allclose(shares, 0.1, atol=0.012), shares
+    with pytest.raises(LongbertError, match="at least 40 rows"):
+        length_sample(frame, 10)
+
+
+def test_rows_record_tokens_chunks_and_timed_cost(classifier):
+    frame = reviews()
+    summary = evaluate(classifier, frame, model="tiny", chunkings=parse_grid("128/64/1"), poolings=["mean"],
+                       truncations=["head"], progress=False, time_reviews=5)  # fmt: skip
+    encoded = classifier.encode(frame["text"].tolist(), spans=False)
+    chunked = Chunking(128, 64, 1)
+    row = next(r for r in summary["rows"] if r["setting"] == "chunk 128/64/1 mean")
+    windows = [w for e in encoded for w in chunked.windows(e)]
+    assert row["chunks"] == len(windows)
+    assert row["tokens"] == sum(e - s for w in windows for s, e in w) + classifier.special.count * len(windows)
+    assert row["seconds_per_1k"] > 0 and summary["meta"]["timed_reviews"] == 5
+
+
+def test_a_stopped_evaluation_stops_scoring_within_one_slice(classifier, monkeypatch):
+    import threading
+
+    import torch
+
+    from longbert.errors import Stopped
+    from longbert.scoring import StoppableScorer
+
+    frame = reviews()
+    chunks = classifier.chunk(classifier.encode(frame["text"].tolist()), Chunking(64, 32, 1))
+    plain = classifier.scorer(chunks)
+    sliced = StoppableScorer(classifier.scorer, threading.Event(), slice_chunks=7)(chunks)
+    assert torch.allclose(sliced, plain, atol=1e-6), "slices put back in order give the same scores"
+    stop, calls, real = threading.Event(), [], classifier.scorer
+
+    def pressed_stop(part, *, progress=False):  # Stop is pressed while the first slice is scored
+        calls.append(len(part))
+        stop.set()
+        return real(part)
+
+    monkeypatch.setattr(classifier, "scorer", pressed_stop)
+    with pytest.raises(Stopped):
+        evaluate(classifier, frame, model="tiny", chunkings=parse_grid("64/8/1"), poolings=["mean"],
+                 truncations=["head"], progress=False, stop=stop)  # fmt: skip
+    assert len(calls) == 1, "nothing is scored after the slice in flight"

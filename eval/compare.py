@@ -1,0 +1,195 @@
+"""The dashboard's data, from results directories: every setting as a row, heatmap cells over chunk_size x stride,
+the main metric by review length, cost against accuracy, and the paired comparison of any two settings (A/B)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from eval.metrics import BUCKETS, PRIMARY, decisions, paired, per_review, task_metrics, wilson_interval
+from longbert.chunking import Chunking, Sentences, Truncation, parse_strategy
+from longbert.tasks import REGRESSION, SINGLE_LABEL, label_targets
+
+ALL = "all reviews"
+LOWER_IS_BETTER = {"mae", "rmse", "log_loss", "brier", "hamming_loss"}
+
+
+def share(part: int, whole: int) -> str:
+    """A stride or minimal chunk size as a share of the chunk, to the 5%: 382 of 510 -> '75%'."""
+    return f"{round(part / whole * 20) * 5}%"
+
+
+def describe(strategy_name: str) -> dict:
+    """A strategy's kind and parameters: kind chunk/sentences/truncation, chunk_size, stride, minimal and shares."""
+    strategy = parse_strategy(strategy_name)
+    if isinstance(strategy, Truncation):
+        return {"kind": "truncation", "chunk_size": strategy.chunk_size, "stride": None, "minimal": None,
+                "stride_share": None, "minimal_share": None}  # fmt: skip
+    assert isinstance(strategy, Chunking)
+    size = strategy.chunk_size
+    minimal = "1 token" if strategy.minimal_chunk_size == 1 else share(strategy.minimal_chunk_size, size)
+    return {
+        "kind": "sentences" if isinstance(strategy, Sentences) else "chunk",
+        "chunk_size": size,
+        "stride": strategy.stride,
+        "minimal": strategy.minimal_chunk_size,
+        "stride_share": share(strategy.stride, size),
+        "minimal_share": minimal,
+    }
+
+
+def settings_table(summary: dict) -> pd.DataFrame:
+    """One row per setting: its parameters, every metric overall and per length bucket (as 'METRIC BUCKET'),
+    and its cost per review (chunks, tokens) and per 1,000 reviews (seconds, where the run timed it)."""
+    reviews = max(summary["meta"]["reviews"], 1)
+    records = []
+    for row in summary["rows"]:
+        record = {"setting": row["setting"], "strategy": row["strategy"], "pooling": row["pooling"]}
+        record |= describe(row["strategy"])
+        record |= {k: v for k, v in row.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        for bucket, metrics in row.get("buckets", {}).items():
+            record |= {f"{k} {bucket}": v for k, v in metrics.items() if isinstance(v, int | float)}
+        record["chunks_per_review"] = row.get("chunks", math.nan) / reviews
+        record["tokens_per_review"] = row.get("tokens", math.nan) / reviews
+        records.append(record)
+    return pd.DataFrame(records)
+
+
+def metric_column(metric: str, bucket: str = ALL) -> str:
+    """The settings_table column of a metric overall or in a length bucket."""
+    return metric if bucket == ALL else f"{metric} {bucket}"
+
+
+def chunkings_of(table: pd.DataFrame, pooling: str, minimal_share: str) -> pd.DataFrame:
+    """The fixed-window chunkings of a settings table under one pooling and minimal chunk size."""
+    kind, same_pooling = table["kind"] == "chunk", table["pooling"] == pooling
+    return table[kind & same_pooling & (table["minimal_share"] == minimal_share)]
+
+
+def heatmap_cells(
+    table: pd.DataFrame, metric: str, pooling: str, minimal_share: str, bucket: str = ALL
+) -> pd.DataFrame:
+    """The metric of fixed-window chunkings over stride share (rows, 100% first) x chunk_size (columns)."""
+    chosen = chunkings_of(table, pooling, minimal_share)
+    column = metric_column(metric, bucket)
+    if chosen.empty or column not in chosen:
+        return pd.DataFrame()
+    cells = chosen.pivot_table(index="stride_share", columns="chunk_size", values=column, aggfunc="first")
+    order = sorted(cells.index, key=lambda s: -int(s.rstrip("%")))
+    return cells.loc[order]
+
+
+def best_setting(table: pd.DataFrame, metric: str, bucket: str = ALL) -> pd.Series:
+    """The row with the best value of a metric (lowest for losses and errors)."""
+    column = metric_column(metric, bucket)
+    ranked = table.dropna(subset=[column])
+    index = ranked[column].idxmin() if metric in LOWER_IS_BETTER else ranked[column].idxmax()
+    return ranked.loc[index]
+
+
+def outputs_of(predictions: pd.DataFrame, setting: str) -> np.ndarray:
+    """A setting's pooled outputs [n, C] from predictions.parquet (where two classes are stored as P(class 1))."""
+    column = predictions[setting]
+    if column.dtype == object:
+        return np.stack(column.to_numpy()).astype(float)
+    values = column.to_numpy(dtype=float)
+    return values[:, None]
+
+
+def task_outputs(outputs: np.ndarray, kind: str) -> np.ndarray:
+    """Stored outputs as the metrics take them: a binary task's P(class 1) column back to [P(0), P(1)]."""
+    if kind == SINGLE_LABEL and outputs.shape[1] == 1:
+        return np.concatenate([1 - outputs, outputs], 1)
+    return outputs
+
+
+def targets_of(summary: dict) -> np.ndarray:
+    """The reviews' targets as the metrics take them (class ids, multi-hot rows or values)."""
+    meta = summary["meta"]
+    kind = meta.get("task", SINGLE_LABEL)
+    targets = label_targets(summary["predictions"]["label"], kind, meta.get("labels", ("0", "1")))[2]
+    return targets[:, 0] if kind == REGRESSION else targets
+
+
+def length_bins(num_tokens: np.ndarray, bins: int = 10) -> tuple[np.ndarray, list[str]]:
+    """Each review's length bin (deciles of its token count) and the bins' names ('≤ 161', '162-230', ...)."""
+    edges = np.unique(np.quantile(num_tokens, np.linspace(0, 1, bins + 1)).round())
+    index = np.clip(np.searchsorted(edges, num_tokens, side="left") - 1, 0, len(edges) - 2)
+    names = [f"{int(edges[i]) + (i > 0)}-{int(edges[i + 1])}" for i in range(len(edges) - 1)]
+    return index, names
+
+
+def by_length(summary: dict, settings: list[str], bins: int = 10) -> pd.DataFrame:
+    """The main metric of each setting per length decile, with a 95% interval where it is a proportion:
+    columns setting, bin, name, n, value, low, high."""
+    meta = summary["meta"]
+    kind, threshold = meta.get("task", SINGLE_LABEL), meta.get("threshold", 0.5)
+    metric = meta.get("metric", PRIMARY[kind])
+    predictions, targets = summary["predictions"], targets_of(summary)
+    index, names = length_bins(predictions["num_tokens"].to_numpy(), bins)
+    rows = []
+    for setting in settings:
+        outputs = task_outputs(outputs_of(predictions, setting), kind)
+        right = per_review(kind, targets, outputs, threshold)
+        for b, name in enumerate(names):
+            mask = index == b
+            value = task_metrics(kind, targets[mask], outputs[mask], threshold)[metric] if mask.any() else math.nan
+            low, high = wilson_interval(int(right[mask].sum()), int(mask.sum())) if kind != REGRESSION else (None, None)
+            rows.append({"setting": setting, "bin": b, "name": name, "n": int(mask.sum()), "value": value,
+                         "low": low, "high": high})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def aligned(a: dict, b: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of the reviews two results sets share, in A's order (by review_id where both have it)."""
+    pa, pb = a["predictions"], b["predictions"]
+    if a is b:
+        positions = np.arange(len(pa))
+        return positions, positions
+    if "review_id" not in pa or "review_id" not in pb:
+        raise ValueError("these results sets do not name their reviews (no review_id), so they cannot be paired")
+    where = pd.Series(np.arange(len(pb)), index=pb["review_id"].to_numpy())
+    shared = pa["review_id"].isin(where.index).to_numpy()
+    return np.flatnonzero(shared), where.loc[pa["review_id"][shared]].to_numpy()
+
+
+def compare(a: dict, setting_a: str, b: dict, setting_b: str) -> dict:
+    """A against B on the reviews both scored: each one's metric, the paired difference (95% interval, McNemar's
+    p or Wilcoxon's for regression, wins and losses) overall and per length bucket, and the disagreeing reviews."""
+    kind, threshold = a["meta"].get("task", SINGLE_LABEL), a["meta"].get("threshold", 0.5)
+    if b["meta"].get("task", SINGLE_LABEL) != kind:
+        raise ValueError("A and B are results of different task types")
+    rows_a, rows_b = aligned(a, b)
+    if len(rows_a) == 0:
+        raise ValueError("A and B share no reviews")
+    metric = a["meta"].get("metric", PRIMARY[kind])
+    targets = targets_of(a)[rows_a]
+    out_a = task_outputs(outputs_of(a["predictions"], setting_a), kind)[rows_a]
+    out_b = task_outputs(outputs_of(b["predictions"], setting_b), kind)[rows_b]
+    this, other = per_review(kind, targets, out_a, threshold), per_review(kind, targets, out_b, threshold)
+    buckets = a["predictions"]["bucket"].to_numpy()[rows_a]
+    result = {
+        "n": len(rows_a),
+        "metric": metric,
+        "a": task_metrics(kind, targets, out_a, threshold)[metric],
+        "b": task_metrics(kind, targets, out_b, threshold)[metric],
+        "paired": paired(kind, this, other),
+        "buckets": [],
+    }
+    for bucket in BUCKETS:
+        mask = buckets == bucket
+        result["buckets"].append({"bucket": bucket, "n": int(mask.sum())} | paired(kind, this[mask], other[mask]))
+    differ = decisions(kind, out_a, threshold) != decisions(kind, out_b, threshold)
+    frame = a["predictions"].iloc[rows_a[differ]]
+    columns = [c for c in ("review_id", "label", "num_tokens") if c in frame] or ["review", "label", "num_tokens"]
+    table = frame[columns].reset_index(drop=True)
+    table["A"] = outputs_of(a["predictions"], setting_a)[rows_a[differ]][:, -1]
+    table["B"] = outputs_of(b["predictions"], setting_b)[rows_b[differ]][:, -1]
+    if kind == REGRESSION:
+        table["A closer"] = this[differ] < other[differ]
+    else:
+        table["A right"] = this[differ]
+    result["disagreements"] = table
+    return result
