@@ -1,4 +1,4 @@
-"""Take docs/demo.png and docs/evaluation.png of the app in Debian's chromium (Playwright).
+"""Take docs/demo.png, docs/evaluation.png and docs/evaluation-400px.png of the app in Debian's chromium (Playwright).
 
 Usage: python scripts/screenshots.py --serve (starts the app on the bundled model; `make screenshots`),
 or, with the app already running: python scripts/screenshots.py http://127.0.0.1:7860/
@@ -25,17 +25,26 @@ with sync_playwright() as p:
     browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     page.goto(URL)
-    page.get_by_label("Review").fill(example_reviews()[1])  # head truncation wrong, chunking right
-    page.get_by_label("number input for stride (<= chunk_size)").fill("255")
-    page.get_by_label("number input for stride (<= chunk_size)").press("Enter")
-    page.get_by_text("Head truncation").wait_for(timeout=60_000)
-    page.wait_for_timeout(1500)
+    page.get_by_label("Review", exact=True).fill(example_reviews()[1])  # head truncation wrong, chunking right
+    page.get_by_label("Compare with a second setting (B)").check()
+    page.get_by_label("head").last.check()  # B: head truncation
+    stride = page.get_by_label("number input for stride (<= chunk_size)")
+    stride.fill("255")
+    stride.press("Enter")  # the page applies a typed value on Enter, as on leaving the box
+    page.wait_for_function("document.querySelectorAll('h3').length >= 2", timeout=90_000)
+    page.wait_for_timeout(2500)
     page.screenshot(path=str(DOCS / "demo.png"), full_page=True)
     page.get_by_role("tab", name="Evaluation").click()
-    page.get_by_text("head 510").first.wait_for(timeout=30_000)
-    page.wait_for_timeout(1500)
+    page.get_by_text("A minus B, by length").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(2500)
     page.screenshot(path=str(DOCS / "evaluation.png"), full_page=True)
+    narrow = browser.new_page(viewport={"width": 400, "height": 900})
+    narrow.goto(URL)
+    narrow.get_by_role("tab", name="Evaluation").click()
+    narrow.get_by_text("A minus B, by length").first.wait_for(timeout=60_000)
+    narrow.wait_for_timeout(2500)
+    narrow.screenshot(path=str(DOCS / "evaluation-400px.png"), full_page=True)
     browser.close()
 if server is not None:
     server.terminate()
-print(f"wrote {DOCS / 'demo.png'} and {DOCS / 'evaluation.png'}")
+print(f"wrote {DOCS / 'demo.png'}, {DOCS / 'evaluation.png'} and {DOCS / 'evaluation-400px.png'}")
