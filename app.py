@@ -387,6 +387,14 @@ TABLE_NOTE = (
 )
 
 
+def contrast(table: pd.DataFrame, metric: str) -> list[str]:
+    """Two settings worth drawing by length at first: the best, and the best of another chunk size."""
+    ranked = table.sort_values(metric, ascending=metric in compare.LOWER_IS_BETTER)
+    best = ranked.iloc[0]
+    other = ranked[(ranked["chunk_size"] != best["chunk_size"]) & (ranked["kind"] != "truncation")]
+    return [best["setting"], *other["setting"].head(1)]
+
+
 def heatmap(label: str, metric: str, pooling: str, minimal_share: str, bucket: str):
     return figures.heatmap_figure(compare.settings_table(results_of(label)), metric, pooling, minimal_share, bucket)
 
@@ -669,12 +677,12 @@ def build_app() -> gr.Blocks:
                     top = table0.sort_values(metric0, ascending=metric0 in compare.LOWER_IS_BETTER)["setting"]
                     picked = gr.Dropdown(
                         list(table0["setting"]),
-                        value=list(top.head(2)),
+                        value=contrast(table0, metric0),
                         multiselect=True,
                         max_choices=5,
                         label="settings (up to five)",
                     )
-                    lines = gr.Plot(length_lines(labels[0], list(top.head(2))))
+                    lines = gr.Plot(length_lines(labels[0], contrast(table0, metric0)))
                     gr.Markdown("### Worth their compute? Each setting against what it scores")
                     costs = {v: k for k, v in figures.COSTS.items() if k in table0 or k != "seconds_per_1k"}
                     cost = gr.Radio(list(costs), value=next(iter(costs)), label="cost")
@@ -704,10 +712,9 @@ def build_app() -> gr.Blocks:
                         summary, table = results_of(label), compare.settings_table(results_of(label))
                         names = list(table["setting"])
                         m = summary["meta"].get("metric", "accuracy")
-                        best = table.sort_values(m, ascending=m in compare.LOWER_IS_BETTER)["setting"]
                         return (
                             about(summary),
-                            gr.Dropdown(choices=names, value=list(best.head(2))),
+                            gr.Dropdown(choices=names, value=contrast(table, m)),
                             readable_table(summary),
                         )
 

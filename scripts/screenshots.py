@@ -12,6 +12,7 @@ from playwright.sync_api import sync_playwright
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app import example_reviews
 from bench.load import free_port, start_app
+from views import readable
 
 SERVE = "--serve" in sys.argv
 PORT = free_port() if SERVE else None
@@ -25,9 +26,11 @@ with sync_playwright() as p:
     browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     page.goto(URL)
-    page.get_by_label("Review", exact=True).fill(example_reviews()[1])  # head truncation wrong, chunking right
+    review = readable(example_reviews()[1])  # head truncation wrong, chunking right
+    page.get_by_label("Review", exact=True).fill(review)
     page.get_by_label("Compare with a second setting (B)").check()
-    page.get_by_label("head").last.check()  # B: head truncation
+    page.get_by_text("chunk_size B (tokens)").wait_for(timeout=10_000)
+    page.get_by_label("head", exact=True).last.check()  # B: head truncation
     stride = page.get_by_label("number input for stride (<= chunk_size)")
     stride.fill("255")
     stride.press("Enter")  # the page applies a typed value on Enter, as on leaving the box
