@@ -340,7 +340,7 @@ def about(summary: dict) -> str:
     if meta.get("limit"):
         kind = (
             "a seeded sample that keeps the split's mix of labels and lengths"
-            if meta.get("sample") == ("length-keeping")
+            if meta.get("sample") == "length-keeping"
             else "a seeded, label-balanced sample"
         )
         full = meta.get("command", "python -m eval ...").replace(f" --limit {meta['limit']}", "")

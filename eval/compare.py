@@ -81,14 +81,6 @@ def heatmap_cells(
     return cells.loc[order]
 
 
-def best_setting(table: pd.DataFrame, metric: str, bucket: str = ALL) -> pd.Series:
-    """The row with the best value of a metric (lowest for losses and errors)."""
-    column = metric_column(metric, bucket)
-    ranked = table.dropna(subset=[column])
-    index = ranked[column].idxmin() if metric in LOWER_IS_BETTER else ranked[column].idxmax()
-    return ranked.loc[index]
-
-
 def outputs_of(predictions: pd.DataFrame, setting: str) -> np.ndarray:
     """A setting's pooled outputs [n, C] from predictions.parquet (where two classes are stored as P(class 1))."""
     column = predictions[setting]
@@ -114,7 +106,7 @@ def targets_of(summary: dict) -> np.ndarray:
 
 
 def length_bins(num_tokens: np.ndarray, bins: int = 10) -> tuple[np.ndarray, list[str]]:
-    """Each review's length bin (deciles of its token count) and the bins' names ('≤ 161', '162-230', ...)."""
+    """Each review's length bin (deciles of its token count) and the bins' names ('8-111', '112-148', ...)."""
     edges = np.unique(np.quantile(num_tokens, np.linspace(0, 1, bins + 1)).round())
     index = np.clip(np.searchsorted(edges, num_tokens, side="left") - 1, 0, len(edges) - 2)
     names = [f"{int(edges[i]) + (i > 0)}-{int(edges[i + 1])}" for i in range(len(edges) - 1)]

@@ -231,8 +231,8 @@ def evaluate(
             f"these settings cut the {len(texts):,} reviews into {needed:,} chunks; the limit here is "
             f"{max_chunks:,}: take fewer reviews, larger strides or fewer chunkings"
         )
-    inner = classifier.scorer_with(batch_tokens)
-    inner = StoppableScorer(inner, stop) if stop is not None else inner
+    model_scorer = classifier.scorer_with(batch_tokens)
+    inner = StoppableScorer(model_scorer, stop) if stop is not None else model_scorer
     scorer = CachedScorer(inner, cache, [text_digest(t) for t in texts])
     scores = {}
     for strategy in tqdm(strategies, desc="strategies", disable=not progress):
@@ -247,7 +247,7 @@ def evaluate(
     special = classifier.special.count
     token_counts = {s.name: int(scores[s].chunks.lengths.sum()) + special * chunk_counts[s.name] for s in strategies}
     timed = min(time_reviews or 0, len(encoded))
-    seconds_alone = time_strategies(classifier.scorer_with(batch_tokens), encoded[:timed], strategies) if timed else {}
+    seconds_alone = time_strategies(model_scorer, encoded[:timed], strategies) if timed else {}
     predictions = pd.DataFrame(columns | {key: output_column(o, task) for key, o in outputs.items()})
     rows = summarize(outputs, entries, targets, columns["bucket"], task)
     for row, entry in zip(rows, entries):

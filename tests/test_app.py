@@ -293,7 +293,7 @@ def drag(page, label: str, start: float, end: float, steps: int = 25) -> None:
     page.mouse.up()
 
 
-def settled(page, joins: list, timeout: float = 30) -> None:
+def settled(page, timeout: float = 30) -> None:
     """Wait until no request is pending on the page's queue and its verdicts are drawn."""
     page.wait_for_timeout(600)
     page.wait_for_function("!document.querySelector('.progress-text, .eta-bar')", timeout=timeout * 1000)
@@ -329,12 +329,12 @@ def test_browser_sliders_examples_and_compare_mode(server, browser_page):
         .input_value()
         .startswith(app.views.readable(app.example_reviews()[0])[:40])
     )
-    settled(page, joins)
+    settled(page)
     for label, start, end in (("chunk_size (tokens)", 0.99, 0.2), ("stride (<= chunk_size)", 0.99, 0.3),
                               ("minimal_chunk_size", 0.0, 0.99), ("chunk_size (tokens)", 0.2, 0.99)):  # fmt: skip
         before = len(joins)
         drag(page, label, start, end)
-        settled(page, joins)
+        settled(page)
         assert len(joins) - before == 1, f"one request per drag of {label}, not {len(joins) - before}"
         assert no_error_toast(page), f"an error toast while dragging {label}"
         assert page.locator("h3").filter(has_text=re.compile(r"of \d+ chunks?")).count() == 1

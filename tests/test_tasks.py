@@ -190,7 +190,7 @@ def test_evaluation_and_the_app_read_every_task_type(tmp_path, kind, monkeypatch
     results = load_results(tmp_path / "results")
     drawn = all_figures(results)["accuracy"].data[0]
     assert sorted(drawn.x) == pytest.approx(sorted(r[metric] for r in summary["rows"]))
-    table = app.results_table(results, "run")
+    table = app.readable_table(results, "run")
     assert metric in table.columns and len(table) == len(summary["rows"])
 
     verdict, chart, shaded = app.classify(frame["text"][3], str(tmp_path / "model"), 64, 32, 1, "mean")
