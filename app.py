@@ -344,6 +344,7 @@ def about(summary: dict) -> str:
             else "a seeded, label-balanced sample"
         )
         full = meta.get("command", "python -m eval ...").replace(f" --limit {meta['limit']}", "")
+        full = full.replace(" --keep-lengths", "")  # only a --limit sample keeps lengths
         line += f" **A sample:** {kind}, not the full split. For the full split: `{full}` (on a GPU, minutes)."
     return line
 
@@ -538,7 +539,8 @@ def run_evaluation(
 
 
 def stop_evaluation(request: gr.Request = None) -> None:
-    """Stop: set the flag of this session's run (the page's own request is cancelled by Gradio)."""
+    """Stop: set the flag of this session's run; the run then answers "Stopped" itself within one slice of chunks
+    (cancelling the page's request as well would only replace that answer with Gradio's "Error" badge)."""
     key = getattr(request, "session_hash", None) or "direct"
     if key in _runs:
         _runs[key].set()
@@ -778,14 +780,14 @@ def build_app() -> gr.Blocks:
                         run_accuracy = gr.Plot(visible=False)
                     with gr.Column(min_width=320):
                         run_buckets = gr.Plot(visible=False)
-                running = run.click(
+                run.click(
                     run_evaluation,
                     [model, reviews, grid, poolings],
                     [run_note, run_table, run_accuracy, run_buckets],
                     api_name="evaluate",
                     preprocess=False,
                 )
-                stop.click(stop_evaluation, None, None, cancels=[running], api_name=False, queue=False)
+                stop.click(stop_evaluation, None, None, api_name=False, queue=False)
                 gr.api(scoring_now, api_name="runs")
     return app
 

@@ -416,6 +416,8 @@ def test_browser_stop_stops_the_servers_scoring(server, browser_page, monkeypatc
     count = len(calls)
     time.sleep(2)
     assert len(calls) == count, "no chunk is scored after the run stopped"
+    page.get_by_text("Stopped: nothing more is scored.").wait_for(timeout=5_000)
+    assert page.get_by_text("Error", exact=True).count() == 0, "the page says it stopped, not Error"
 
 
 def test_browser_evaluation_tab_at_400_px(server, browser_page, tmp_path):
