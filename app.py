@@ -5,7 +5,8 @@ any two settings compared review by review.
 Run `python app.py`. Environment: LONGBERT_MODEL (default model: a directory or Hub id),
 LONGBERT_MODELS (more models for the picker, comma-separated), LONGBERT_RESULTS (results directories shown on
 the dashboard, comma-separated; default: every committed one), LONGBERT_IMDB (reviews for evaluation runs;
-default: the bundled sample), LONGBERT_MAX_CHARS (longest review accepted, default 200,000), LONGBERT_MAX_CHUNKS
+default: the bundled sample), LONGBERT_PRECISION (auto, fp32, bf16 or int8: the model quantized to int8 in ONNX
+Runtime, for CPUs without bf16), LONGBERT_MAX_CHARS (longest review accepted, default 200,000), LONGBERT_MAX_CHUNKS
 (most chunks one demo request may score, default 512), LONGBERT_MAX_RUN_CHUNKS (most distinct chunks one
 evaluation run may score, default 20,000), LONGBERT_MAX_RUN_SETTINGS (most settings one run may compare,
 default 64), GRADIO_SERVER_NAME/PORT.
@@ -69,6 +70,8 @@ FIXED, SENTENCES, HEAD_ONLY, TAIL_ONLY, HEAD_TAIL = "fixed windows", "sentence b
 CUTS = [FIXED, SENTENCES, HEAD_ONLY, TAIL_ONLY, HEAD_TAIL]
 CHUNK_RANGE = (16, 510)  # the chunk_size slider; stride and minimal_chunk_size go from 1 to its top
 MAX_CHARS = int(os.environ.get("LONGBERT_MAX_CHARS", "200000"))
+# auto (bf16 where the hardware has it, else fp32) or int8 (ONNX Runtime, a CPU without bf16) or fp32
+PRECISION = os.environ.get("LONGBERT_PRECISION", "auto")
 # Chunks one demo request may score: 512 take about a minute on a 2-core CPU, under a second on a GPU.
 MAX_CHUNKS = int(os.environ.get("LONGBERT_MAX_CHUNKS", "512"))
 # Distinct chunks one evaluation run may score: 2,000 reviews cut 3,078 under the default grid (a minute
@@ -139,11 +142,18 @@ def classifier_for(model: str) -> LongTextClassifier:
 
 
 def load_classifier(model: str) -> LongTextClassifier:
-    """A model loaded once per process (requests arriving while it loads wait for it)."""
+    """A model loaded once per process (requests arriving while it loads wait for it), in LONGBERT_PRECISION."""
     with _loading:
         if model not in _loaded:
-            _loaded[model] = LongTextClassifier.from_pretrained(model)
+            _loaded[model] = LongTextClassifier.from_pretrained(model, precision=PRECISION)
         return _loaded[model]
+
+
+def forget_models() -> None:
+    """Drop the loaded models and cached chunk scores, so the next request loads afresh (bench.demo, per precision)."""
+    with _loading:
+        _loaded.clear()
+    scored_chunks.cache_clear()
 
 
 def example_reviews() -> list[str]:
@@ -793,12 +803,16 @@ def build_app() -> gr.Blocks:
 
 
 def preload() -> None:
-    """Load the default model in the background at start, so the first visitor rarely waits for it (a model that
-    fails to load says so on the first request instead)."""
+    """Load the default model in the background at start and score the examples with the default setting (as
+    Gradio's cache_examples would), so the first visitor rarely waits; a model that fails to load says so on the
+    first request instead."""
 
     def load(model: str) -> None:
         with contextlib.suppress(Exception):
             load_classifier(model)
+            top = CHUNK_RANGE[1]
+            for example in example_reviews():
+                classify(views.readable(example), model, top, top, 1, "mean")
 
     if models := model_choices():
         threading.Thread(target=load, args=(models[0],), daemon=True).start()

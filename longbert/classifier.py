@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -22,6 +23,7 @@ from longbert.errors import LongbertError
 from longbert.loading import load_pretrained, max_sequence_length
 from longbert.pooling import check_pooling
 from longbert.predictions import ChunkScores, Prediction, predictions
+from longbert.quantized import OnnxScorer, int8_session
 from longbert.runtime import Runtime, runtime_for
 from longbert.scoring import ModelScorer, Scorer
 from longbert.settings import Settings
@@ -41,7 +43,8 @@ class LongTextClassifier:
 
     Without settings it chunks at the model's largest size with no overlap (510/510/1 for BERT)
     and pools with the mean. precision: auto (bf16 weights on CUDA, bf16 autocast on CPUs with
-    native bf16, else fp32), fp32, bf16 or fp16; runtime overrides the whole policy (longbert.runtime).
+    native bf16, else fp32), fp32, bf16, fp16 or int8 (CPU: ONNX Runtime, longbert.quantized); runtime
+    overrides the whole policy (longbert.runtime).
     """
 
     def __init__(
@@ -68,7 +71,10 @@ class LongTextClassifier:
         self.settings.strategy.validate(self.max_chunk_size)
         self.task = task_for(model.config, self.settings.threshold)
         self.labels = list(self.task.labels)
-        self.scorer: Scorer = ModelScorer(self.model, self.special, self.runtime)
+        self.scorer: ModelScorer | OnnxScorer = ModelScorer(self.model, self.special, self.runtime)
+        if self.runtime.int8:
+            session = int8_session(self.model, self.special)
+            self.scorer = OnnxScorer(session, self.special, self.runtime, model.config.num_labels)
 
     @classmethod
     def from_pretrained(
@@ -98,7 +104,10 @@ class LongTextClassifier:
 
     @property
     def precision_name(self) -> str:
-        """What the model computes in, for results files: 'bfloat16 autocast', 'bfloat16 weights' or 'float32'."""
+        """What the model computes in, for results files: 'bfloat16 autocast', 'bfloat16 weights', 'int8 (ONNX
+        Runtime)' or 'float32'."""
+        if self.runtime.int8:
+            return "int8 (ONNX Runtime)"
         if self.runtime.autocast is not None:
             return f"{str(self.runtime.autocast).removeprefix('torch.')} autocast"
         weights = next(self.model.parameters()).dtype
@@ -133,7 +142,7 @@ class LongTextClassifier:
         if batch_tokens is None and padding == "longest" and pad_multiple is None:
             return self.scorer
         runtime = self.runtime.with_options(batch_tokens, pad_multiple)
-        return ModelScorer(self.model, self.special, runtime, self.max_length if padding == "max_length" else None)
+        return replace(self.scorer, runtime=runtime, pad_to=self.max_length if padding == "max_length" else None)
 
     def score(self, chunks: Chunks, scorer: Scorer | None = None, *, progress: bool = False) -> ChunkScores:
         """The score stage: every chunk's logits, from the model (or another scorer, such as a cache)."""

@@ -125,7 +125,9 @@ def _add_chunking_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-tokens", type=int, help="padded tokens per forward pass (default: 2048 on CPU)")
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     parser.add_argument(
-        "--precision", default="auto", help="auto (bf16 on CUDA and on CPUs with native bf16), fp32, bf16 or fp16"
+        "--precision",
+        default="auto",
+        help="auto (bf16 on CUDA and on CPUs with native bf16), fp32, bf16, fp16, or int8 (CPU, ONNX Runtime)",
     )
 
 

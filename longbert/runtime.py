@@ -35,7 +35,7 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     return resolved
 
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 
 
 def cpu_has_bf16() -> bool:
@@ -48,10 +48,13 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
     """The autocast dtype for a precision; None means full fp32.
 
     auto: bf16 on CUDA cards with bf16 (else fp16) and on CPUs with native bf16; fp32 elsewhere.
+    int8 (CPU only) runs without autocast: its matrix products are int8 in ONNX Runtime (longbert.quantized).
     """
     if precision not in PRECISIONS:
         raise LongbertError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
-    if precision == "fp32" or device.type == "mps":
+    if precision == "int8" and device.type != "cpu":
+        raise LongbertError("int8 is the CPU path (ONNX Runtime); on this device use auto, bf16 or fp32")
+    if precision in ("fp32", "int8") or device.type == "mps":
         return None
     if precision == "bf16":
         return torch.bfloat16
@@ -74,6 +77,7 @@ class Runtime:
     GPUs); train_batch_tokens: per training pass, which also holds activations for the backward pass.
     pad_multiple: batch widths are rounded up to it (64 on CUDA, where cuDNN attention builds a plan for each
     new width: the first pass over the IMDB test split took 7.4 s unrounded, 1.9 s rounded).
+    int8: score with the model quantized to int8 in ONNX Runtime (CPU only).
     """
 
     device: torch.device
@@ -82,6 +86,7 @@ class Runtime:
     batch_tokens: int
     train_batch_tokens: int
     pad_multiple: int
+    int8: bool = False
 
     def with_options(self, batch_tokens: int | None = None, pad_multiple: int | None = None) -> Runtime:
         """The same runtime with a batch budget or pad multiple overridden (None keeps the default)."""
@@ -116,6 +121,7 @@ def runtime_for(
         batch_tokens=262_144 if device.type != "cpu" else 2048,
         train_batch_tokens=16_384 if device.type != "cpu" else 2048,
         pad_multiple=64 if cuda else 1,
+        int8=precision == "int8",
     )
 
 
@@ -131,13 +137,27 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     if device.type == "cpu":
-        return f"CPU ({_cpu_model() or platform.machine()}), {os.cpu_count()} cores"
+        return (
+            f"CPU ({_cpu_field('model name') or platform.machine()}; {cpu_instruction_set()}), {os.cpu_count()} cores"
+        )
     return device.type
 
 
-def _cpu_model() -> str | None:
+_MATRIX_FLAGS = {"avx512_vnni": "VNNI", "avx_vnni": "AVX-VNNI", "avx512_bf16": "BF16", "amx_int8": "AMX"}
+
+
+def cpu_instruction_set() -> str:
+    """The vector instruction set torch dispatches to (AVX2, AVX512, ...) and the int8/bf16 matrix extensions the CPU
+    reports, such as 'AVX2' or 'AVX512 + VNNI, BF16, AMX': what decides how fast int8 and bf16 run."""
+    capability = torch.backends.cpu.get_cpu_capability()
+    flags = set((_cpu_field("flags") or "").split())
+    extras = [name for flag, name in _MATRIX_FLAGS.items() if flag in flags]
+    return capability + (f" + {', '.join(extras)}" if extras else "")
+
+
+def _cpu_field(name: str) -> str | None:
     try:
         with open("/proc/cpuinfo") as info:
-            return next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), None)
+            return next((line.split(":", 1)[1].strip() for line in info if line.split(":")[0].strip() == name), None)
     except OSError:
         return None

@@ -78,6 +78,8 @@ class TrainConfig:
             raise LongbertError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
         if self.save_dtype not in ("float32", "float16", "bfloat16"):
             raise LongbertError(f"save_dtype must be float32, float16 or bfloat16, got {self.save_dtype!r}")
+        if self.precision == "int8":
+            raise LongbertError("int8 is an inference path (gradients need float weights): train in auto, bf16 or fp32")
 
     @property
     def settings(self) -> Settings:

@@ -49,3 +49,27 @@ def test_variants(tmp_path, model_dir):
     run_script("variants.sh", tmp_path, MODEL=str(model_dir), DATA="sample", LIMIT="4", REPEATS="1")
     rows = json.loads((tmp_path / "variants.json").read_text())["rows"]
     assert rows[0]["variant"] == "default"
+
+
+def test_speed_dry_run_measures_every_prepared_variant_and_the_split(tmp_path, model_dir):
+    names = "default;bf16 weights, pad x16;bf16 weights, pad x32;bf16 weights, pad x64, CUDA graphs"
+    log = run_script("speed.sh", tmp_path, MODEL=str(model_dir), DATA="sample", LIMIT="4", REPEATS="1", BASELINE="2",
+                     VARIANTS=names)  # fmt: skip
+    rows = json.loads((tmp_path / "speed_variants.json").read_text())["rows"]
+    assert [r["variant"] for r in rows] == names.split(";")
+    assert all(r["max_abs_dp_vs_default"] < 0.1 for r in rows)
+    assert "| longbert |" in (tmp_path / "bench_speed.md").read_text() and "no NVIDIA GPU" in log
+
+
+def test_indomain_pretrains_then_trains_the_pooled_model_and_its_truncation_twin(tmp_path):
+    base = save_tiny_encoder(tmp_path / "base")
+    log = run_script("indomain.sh", tmp_path, BASE=str(base), DATA="sample", LIMIT="24", MLM_EPOCHS="1", EPOCHS="1",
+                     BATCH_TEXTS="8")  # fmt: skip
+    assert "indomain done" in log
+    mlm = json.loads((tmp_path / "mlm" / "mlm.json").read_text())
+    assert mlm["split"] == "train" and len(mlm["history"]) == 2 and mlm["steps"] > 0
+    modes = {m: json.loads((tmp_path / m / "training.json").read_text())["config"]["mode"] for m in ("pooled", "head")}
+    assert modes == {"pooled": "pooled", "head": "head"}
+    for model in ("pooled", "head"):
+        summary = json.loads((tmp_path / "results" / model / "summary.json").read_text())
+        assert summary["meta"]["reviews"] == 24 and "chunk 510/510/1 mean" in summary["meta"]["settings"]

@@ -5,6 +5,7 @@
 #   BASE   base encoder: a Hub id or a directory (default sentence-transformers/all-MiniLM-L6-v2)
 #   DATA   IMDB: 'imdb' (the Hub), a directory of train/test.parquet, or a labelled file (default imdb)
 #   OUT    where the model goes (default runs/gpu/model); EPOCHS (3), LR (5e-5), LIMIT=N for a dry run
+#   MODE   pooled (default) or head: the truncation-trained twin (head 510 in the loss)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-runs/gpu}; mkdir -p "$OUT"
@@ -14,7 +15,7 @@ export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo "no NVIDIA GPU: running on the CPU"
 start=$(date +%s)
 python -m longbert train --model "${BASE:-sentence-transformers/all-MiniLM-L6-v2}" --data "${DATA:-imdb}" \
-  "${limit[@]}" --out "$model" --overwrite --mode pooled --pooling mean --chunk-size 510 --stride 510 \
+  "${limit[@]}" --out "$model" --overwrite --mode "${MODE:-pooled}" --pooling mean --chunk-size 510 --stride 510 \
   --epochs "${EPOCHS:-3}" --batch-texts "${BATCH_TEXTS:-16}" --lr "${LR:-5e-5}" --save-dtype float16 --quiet \
   2>&1 | tee "$OUT/train.log"
 echo "train_seconds $(( $(date +%s) - start ))" | tee -a "$OUT/train.log"
