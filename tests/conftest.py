@@ -1,10 +1,12 @@
 """Shared fixtures: a real tokenizer from the committed fixture and tiny random-weight BERT classifiers."""
 
 import os
+import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("LONGBERT_CACHE", tempfile.mkdtemp(prefix="longbert-test-cache-"))  # int8 conversions
 
 from pathlib import Path
 

@@ -108,3 +108,20 @@ def test_cli_predicts_in_int8(capsys, tmp_path, varied_dir):
     assert code == 0, err
     (line,) = out.strip().splitlines()
     assert json.loads(line)["num_chunks"] > 1
+
+
+def test_int8_conversion_is_cached_by_weights(monkeypatch, tmp_path, varied_dir, model_dir):
+    import longbert.quantized as quantized
+
+    monkeypatch.setenv("LONGBERT_CACHE", str(tmp_path))
+    first = LongTextClassifier.from_pretrained(varied_dir, device="cpu", precision="int8")
+    assert len(list((tmp_path / "int8").glob("*.onnx"))) == 1
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("converted again")
+
+    monkeypatch.setattr(quantized, "export_int8", no_export)
+    again = LongTextClassifier.from_pretrained(varied_dir, device="cpu", precision="int8")
+    assert again.predict(REVIEWS[:2]) == first.predict(REVIEWS[:2])
+    with pytest.raises(AssertionError, match="converted again"):  # other weights: another file
+        LongTextClassifier.from_pretrained(model_dir, device="cpu", precision="int8")
