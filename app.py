@@ -455,16 +455,21 @@ def ab_compare(label_a: str, setting_a: str, label_b: str, setting_b: str):
     return text, figures.ab_figure(result, setting_a, setting_b), table
 
 
-def review_text(review_id, *summaries: dict) -> str | None:
-    """A review's text from the results sets' disagreement files, else from the reviews LONGBERT_IMDB names."""
+def review_text(review_id, *summaries: dict, label=None) -> str | None:
+    """A review's text from the results sets' disagreement files, else from the reviews LONGBERT_IMDB names; label
+    tells apart the two reviews of each id (IMDB numbers negative and positive reviews separately)."""
+
+    def find(frame: pd.DataFrame) -> str | None:
+        match = frame["review_id"] == review_id
+        if label is not None and "label" in frame:
+            match &= frame["label"] == label
+        return str(frame.loc[match, "text"].iloc[0]) if match.any() else None
+
     for summary in summaries:
-        frame = summary["disagreements"]
-        if "review_id" in frame and (found := frame[frame["review_id"] == review_id]).shape[0]:
-            return str(found["text"].iloc[0])
+        if "review_id" in summary["disagreements"] and (text := find(summary["disagreements"])) is not None:
+            return text
     with contextlib.suppress(LongbertError, KeyError):
-        frame = load_imdb("test", os.environ.get("LONGBERT_IMDB", "sample"))
-        if (found := frame[frame["review_id"] == review_id]).shape[0]:
-            return str(found["text"].iloc[0])
+        return find(load_imdb("test", os.environ.get("LONGBERT_IMDB", "sample")))
     return None
 
 
@@ -474,7 +479,7 @@ def open_pair(label_a: str, setting_a: str, label_b: str, setting_b: str, table:
     if event is None or event.index is None or table is None or len(table) == 0:
         return keep
     row = table.iloc[event.index[0]]
-    text = review_text(row.get("review_id"), results_of(label_a), results_of(label_b))
+    text = review_text(row.get("review_id"), results_of(label_a), results_of(label_b), label=row.get("label"))
     if text is None:
         return keep
     return (views.readable(text), *controls_for(setting_a), True, *controls_for(setting_b), gr.Tabs(selected="demo"))

@@ -135,16 +135,19 @@ def by_length(summary: dict, settings: list[str], bins: int = 10) -> pd.DataFram
 
 
 def aligned(a: dict, b: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Row positions of the reviews two results sets share, in A's order (by review_id where both have it)."""
+    """Row positions of the reviews two results sets share, in A's order: by (label, review_id), since IMDB's
+    review ids repeat across labels (each split has a negative and a positive review 0, 1, ...)."""
     pa, pb = a["predictions"], b["predictions"]
     if a is b:
         positions = np.arange(len(pa))
         return positions, positions
     if "review_id" not in pa or "review_id" not in pb:
         raise ValueError("these results sets do not name their reviews (no review_id), so they cannot be paired")
-    where = pd.Series(np.arange(len(pb)), index=pb["review_id"].to_numpy())
-    shared = pa["review_id"].isin(where.index).to_numpy()
-    return np.flatnonzero(shared), where.loc[pa["review_id"][shared]].to_numpy()
+    key = ["label", "review_id"] if "label" in pa and "label" in pb else ["review_id"]
+    where = pd.Series(np.arange(len(pb)), index=pd.MultiIndex.from_frame(pb[key]))
+    ids = pd.MultiIndex.from_frame(pa[key])
+    shared = ids.isin(where.index)
+    return np.flatnonzero(shared), where.loc[ids[shared]].to_numpy()
 
 
 def compare(a: dict, setting_a: str, b: dict, setting_b: str) -> dict:

@@ -434,3 +434,10 @@ def test_browser_evaluation_tab_at_400_px(server, browser_page, tmp_path):
     for table in page.locator("table").all():
         assert table.bounding_box()["width"] > 0
     page.screenshot(path=str(tmp_path / "evaluation-400.png"), full_page=True)
+
+
+def test_review_text_tells_apart_the_two_reviews_of_one_id():
+    frame = pd.DataFrame({"review_id": [7, 7], "label": [0, 1], "text": ["the negative one", "the positive one"]})
+    summary = {"disagreements": frame}
+    assert app.review_text(7, summary, label=1) == "the positive one"
+    assert app.review_text(7, summary, label=0) == "the negative one"

@@ -360,3 +360,14 @@ def test_a_stopped_evaluation_stops_scoring_within_one_slice(classifier, monkeyp
         evaluate(classifier, frame, model="tiny", chunkings=parse_grid("64/8/1"), poolings=["mean"],
                  truncations=["head"], progress=False, stop=stop)  # fmt: skip
     assert len(calls) == 1, "nothing is scored after the slice in flight"
+
+
+def test_aligned_pairs_reviews_by_label_and_id_since_imdb_ids_repeat_across_labels():
+    from eval.compare import aligned
+
+    a = {"predictions": pd.DataFrame({"review_id": [7, 7, 3, 9], "label": [0, 1, 1, 0]})}
+    b = {"predictions": pd.DataFrame({"review_id": [3, 7, 7, 5], "label": [1, 1, 0, 0]})}
+    rows_a, rows_b = aligned(a, b)
+    assert rows_a.tolist() == [0, 1, 2] and rows_b.tolist() == [2, 1, 0]
+    pa, pb = a["predictions"].iloc[rows_a], b["predictions"].iloc[rows_b]
+    assert (pa.to_numpy() == pb.to_numpy()).all()
