@@ -19,13 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from longbert.chunking import Chunks
 from longbert.encoding import SpecialTokens
 from longbert.errors import LongbertError
 from longbert.runtime import Runtime
-from longbert.scoring import collate, padded_width, token_budget_batches
+from longbert.scoring import collate, padded_batches
 
 INSTALL_HINT = "the int8 path needs onnxruntime and onnx: pip install 'longbert[int8]'"
 
@@ -147,14 +146,7 @@ class OnnxScorer:
 
     def __call__(self, chunks: Chunks, *, progress: bool = False) -> torch.Tensor:
         out = np.zeros((len(chunks), self.num_labels), dtype=np.float32)
-        lengths = [
-            padded_width(len(c) + self.special.count, self.pad_to, self.runtime.pad_multiple) for c in chunks.ids
-        ]
-        bar = tqdm(total=len(chunks), desc="chunks", unit="chunk", disable=not progress, leave=False)
-        for index in token_budget_batches(lengths, self.runtime.batch_tokens):
-            ids, mask = collate([chunks.ids[i] for i in index], self.special, self.pad_to, self.runtime.pad_multiple)
-            feed = {"input_ids": ids.numpy(), "attention_mask": mask.numpy()}
-            out[index] = self.session.run(["logits"], feed)[0]
-            bar.update(len(index))
-        bar.close()
+        batches = padded_batches(chunks.ids, self.special, self.runtime, pad_to=self.pad_to, progress=progress)
+        for index, ids, mask in batches:
+            out[index] = self.session.run(["logits"], {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]
         return torch.from_numpy(out)

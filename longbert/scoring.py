@@ -59,6 +59,25 @@ def collate(
     return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
+def padded_batches(
+    chunks: Sequence[np.ndarray],
+    special: SpecialTokens,
+    runtime: Runtime,
+    *,
+    pad_to: int | None = None,
+    progress: bool = False,
+) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
+    """(chunk indices, input_ids, attention_mask) of each length-sorted, token-budgeted batch: what every scorer
+    that runs a model (torch or ONNX Runtime) feeds it, with a progress bar over the chunks."""
+    lengths = [padded_width(len(c) + special.count, pad_to, runtime.pad_multiple) for c in chunks]
+    bar = tqdm(total=len(chunks), desc="chunks", unit="chunk", disable=not progress, leave=False)
+    for index in token_budget_batches(lengths, runtime.batch_tokens):
+        ids, mask = collate([chunks[i] for i in index], special, pad_to, runtime.pad_multiple)
+        yield index, ids, mask
+        bar.update(len(index))
+    bar.close()
+
+
 def score_chunks(
     model: torch.nn.Module,
     chunks: Sequence[np.ndarray],
@@ -74,19 +93,14 @@ def score_chunks(
     if not chunks:
         return torch.zeros((0, num_labels))
     out = torch.empty((len(chunks), num_labels), dtype=torch.float32, device=device)
-    lengths = [padded_width(len(c) + special.count, pad_to, runtime.pad_multiple) for c in chunks]
-    bar = tqdm(total=len(chunks), desc="chunks", unit="chunk", disable=not progress, leave=False)
     with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-        for index in token_budget_batches(lengths, runtime.batch_tokens):
-            ids, mask = collate([chunks[i] for i in index], special, pad_to, runtime.pad_multiple)
+        for index, ids, mask in padded_batches(chunks, special, runtime, pad_to=pad_to, progress=progress):
             if device.type == "cuda":
                 ids, mask = ids.pin_memory(), mask.pin_memory()
             logits = model(
                 input_ids=ids.to(device, non_blocking=True), attention_mask=mask.to(device, non_blocking=True)
             ).logits
             out[torch.from_numpy(index).to(device)] = logits.float()
-            bar.update(len(index))
-    bar.close()
     return out.cpu()
 
 
