@@ -4,7 +4,7 @@
 
 "computed" is the app's classify() on the longest example with its chunk cache cleared (the model already
 loaded and used once): what any new review of that length costs. "warm" is the same request once the app's
-start-up has scored the examples (app.preload does, as Gradio's cache_examples would): what a visitor picking
+start-up has scored the examples (demo.preload does, as Gradio's cache_examples would): what a visitor picking
 that example waits for the answer.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 
@@ -35,20 +36,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out")
     args = parser.parse_args(argv)
-    import app
-    import views
+    from ui import config, demo, models, views
 
-    model = app.model_choices()[0]
-    longest = views.readable(app.example_reviews()[0])
-    top = app.CHUNK_RANGE[1]
+    model = models.model_choices()[0]
+    longest = views.readable(demo.example_reviews()[0])
+    top = config.CHUNK_RANGE[1]
     rows = []
     for precision in args.precisions.split(","):
-        app.PRECISION = precision
-        app.forget_models()
-        classifier = app.load_classifier(model)
-        app.classify("A short warm-up review, to run the model once.", model, top, top, 1, "mean")
-        request = lambda: app.classify(longest, model, top, top, 1, "mean")  # noqa: E731
-        computed = timed(request, args.repeats, before=app.scored_chunks.cache_clear)
+        os.environ["LONGBERT_PRECISION"] = precision  # how the app is told its precision
+        models.forget_models()
+        classifier = models.load_classifier(model)
+        demo.classify("A short warm-up review, to run the model once.", model, top, top, 1, "mean")
+        request = lambda: demo.classify(longest, model, top, top, 1, "mean")  # noqa: E731
+        computed = timed(request, args.repeats, before=models.scored_chunks.cache_clear)
         request()
         warm = timed(request, args.repeats)
         encoded = classifier.encode([longest])[0]

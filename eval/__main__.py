@@ -89,11 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m eval: stopped; the chunks scored so far are kept in {args.out}/cache: rerun to resume",
               file=sys.stderr)  # fmt: skip
         return 130
-    for row in summary["rows"]:
-        metric = summary["meta"]["metric"]
+    metric = summary.metric
+    for row in summary.rows:
         versus = row.get("accuracy_diff", row.get("mae_diff"))
         print(f"{row['setting']:<32} {metric} {row[metric]:.4f}  vs head {versus:+.4f}")
-    meta = summary["meta"]
+    meta = summary.meta
     print(f"{meta['reviews']} reviews in {meta['seconds']:.1f} s ({meta['reviews_per_s']:.1f}/s) -> {args.out}")
     return 0
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from longbert.chunking import Window
+from longbert.files import write_atomic
 
 MAX_RANGES = 2
 Key = tuple[int, Window]  # (text digest, window)
@@ -115,7 +115,11 @@ class ChunkCache:
         logits = self.get_keys(self.unsaved)
         about = json.dumps({"fingerprint": self.fingerprint, "checksum": _checksum(digests, ranges, logits)})
         number = 1 + max((int(p.stem.split("-")[1]) for p in self.directory.glob("part-*.npz")), default=0)
-        temporary = self.directory / f".part-{number:05d}.tmp.npz"
-        np.savez(temporary, digest=digests, ranges=ranges, logits=logits, about=np.array(about))
-        os.replace(temporary, self.directory / f"part-{number:05d}.npz")
+        arrays = {"digest": digests, "ranges": ranges, "logits": logits, "about": np.array(about)}
+        write_atomic(self.directory / f"part-{number:05d}.npz", lambda path: _savez(path, arrays))
         self.unsaved = []
+
+
+def _savez(path: Path, arrays: dict) -> None:
+    with path.open("wb") as file:  # a file object: np.savez would add .npz to a path's name
+        np.savez(file, **arrays)

@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from eval.metrics import BUCKETS, PRIMARY, decisions, paired, per_review, task_metrics, wilson_interval
+from eval.metrics import BUCKETS, paired, task_metrics, wilson_interval
+from eval.results import Results
 from longbert.chunking import Chunking, Sentences, Truncation, parse_strategy
-from longbert.tasks import REGRESSION, SINGLE_LABEL, label_targets
 
 ALL = "all reviews"
 LOWER_IS_BETTER = {"mae", "rmse", "log_loss", "brier", "hamming_loss"}
@@ -40,12 +40,12 @@ def describe(strategy_name: str) -> dict:
     }
 
 
-def settings_table(summary: dict) -> pd.DataFrame:
+def settings_table(results: Results) -> pd.DataFrame:
     """One row per setting: its parameters, every metric overall and per length bucket (as 'METRIC BUCKET'),
     and its cost per review (chunks, tokens) and per 1,000 reviews (seconds, where the run timed it)."""
-    reviews = max(summary["meta"]["reviews"], 1)
+    reviews = max(results.reviews, 1)
     records = []
-    for row in summary["rows"]:
+    for row in results.rows:
         record = {"setting": row["setting"], "strategy": row["strategy"], "pooling": row["pooling"]}
         record |= describe(row["strategy"])
         record |= {k: v for k, v in row.items() if isinstance(v, int | float) and not isinstance(v, bool)}
@@ -81,30 +81,6 @@ def heatmap_cells(
     return cells.loc[order]
 
 
-def outputs_of(predictions: pd.DataFrame, setting: str) -> np.ndarray:
-    """A setting's pooled outputs [n, C] from predictions.parquet (where two classes are stored as P(class 1))."""
-    column = predictions[setting]
-    if column.dtype == object:
-        return np.stack(column.to_numpy()).astype(float)
-    values = column.to_numpy(dtype=float)
-    return values[:, None]
-
-
-def task_outputs(outputs: np.ndarray, kind: str) -> np.ndarray:
-    """Stored outputs as the metrics take them: a binary task's P(class 1) column back to [P(0), P(1)]."""
-    if kind == SINGLE_LABEL and outputs.shape[1] == 1:
-        return np.concatenate([1 - outputs, outputs], 1)
-    return outputs
-
-
-def targets_of(summary: dict) -> np.ndarray:
-    """The reviews' targets as the metrics take them (class ids, multi-hot rows or values)."""
-    meta = summary["meta"]
-    kind = meta.get("task", SINGLE_LABEL)
-    targets = label_targets(summary["predictions"]["label"], kind, meta.get("labels", ("0", "1")))[2]
-    return targets[:, 0] if kind == REGRESSION else targets
-
-
 def length_bins(num_tokens: np.ndarray, bins: int = 10) -> tuple[np.ndarray, list[str]]:
     """Each review's length bin (deciles of its token count) and the bins' names ('8-111', '112-148', ...)."""
     edges = np.unique(np.quantile(num_tokens, np.linspace(0, 1, bins + 1)).round())
@@ -113,31 +89,29 @@ def length_bins(num_tokens: np.ndarray, bins: int = 10) -> tuple[np.ndarray, lis
     return index, names
 
 
-def by_length(summary: dict, settings: list[str], bins: int = 10) -> pd.DataFrame:
+def by_length(results: Results, settings: list[str], bins: int = 10) -> pd.DataFrame:
     """The main metric of each setting per length decile, with a 95% interval where it is a proportion:
     columns setting, bin, name, n, value, low, high."""
-    meta = summary["meta"]
-    kind, threshold = meta.get("task", SINGLE_LABEL), meta.get("threshold", 0.5)
-    metric = meta.get("metric", PRIMARY[kind])
-    predictions, targets = summary["predictions"], targets_of(summary)
-    index, names = length_bins(predictions["num_tokens"].to_numpy(), bins)
+    task, metric, targets = results.task, results.metric, results.targets
+    index, names = length_bins(results.predictions["num_tokens"].to_numpy(), bins)
     rows = []
     for setting in settings:
-        outputs = task_outputs(outputs_of(predictions, setting), kind)
-        right = per_review(kind, targets, outputs, threshold)
+        outputs = results.outputs(setting)
+        right = task.per_review(targets, outputs)
         for b, name in enumerate(names):
             mask = index == b
-            value = task_metrics(kind, targets[mask], outputs[mask], threshold)[metric] if mask.any() else math.nan
-            low, high = wilson_interval(int(right[mask].sum()), int(mask.sum())) if kind != REGRESSION else (None, None)
+            value = task_metrics(task, targets[mask], outputs[mask])[metric] if mask.any() else math.nan
+            proportion = task.comparison == "correct"
+            low, high = wilson_interval(int(right[mask].sum()), int(mask.sum())) if proportion else (None, None)
             rows.append({"setting": setting, "bin": b, "name": name, "n": int(mask.sum()), "value": value,
                          "low": low, "high": high})  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def aligned(a: dict, b: dict) -> tuple[np.ndarray, np.ndarray]:
+def aligned(a: Results, b: Results) -> tuple[np.ndarray, np.ndarray]:
     """Row positions of the reviews two results sets share, in A's order: by (label, review_id), since IMDB's
     review ids repeat across labels (each split has a negative and a positive review 0, 1, ...)."""
-    pa, pb = a["predictions"], b["predictions"]
+    pa, pb = a.predictions, b.predictions
     if a is b:
         positions = np.arange(len(pa))
         return positions, positions
@@ -150,39 +124,37 @@ def aligned(a: dict, b: dict) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(shared), where.loc[ids[shared]].to_numpy()
 
 
-def compare(a: dict, setting_a: str, b: dict, setting_b: str) -> dict:
+def compare(a: Results, setting_a: str, b: Results, setting_b: str) -> dict:
     """A against B on the reviews both scored: each one's metric, the paired difference (95% interval, McNemar's
     p or Wilcoxon's for regression, wins and losses) overall and per length bucket, and the disagreeing reviews."""
-    kind, threshold = a["meta"].get("task", SINGLE_LABEL), a["meta"].get("threshold", 0.5)
-    if b["meta"].get("task", SINGLE_LABEL) != kind:
+    task, metric = a.task, a.metric
+    if b.task.name != task.name:
         raise ValueError("A and B are results of different task types")
     rows_a, rows_b = aligned(a, b)
     if len(rows_a) == 0:
         raise ValueError("A and B share no reviews")
-    metric = a["meta"].get("metric", PRIMARY[kind])
-    targets = targets_of(a)[rows_a]
-    out_a = task_outputs(outputs_of(a["predictions"], setting_a), kind)[rows_a]
-    out_b = task_outputs(outputs_of(b["predictions"], setting_b), kind)[rows_b]
-    this, other = per_review(kind, targets, out_a, threshold), per_review(kind, targets, out_b, threshold)
-    buckets = a["predictions"]["bucket"].to_numpy()[rows_a]
+    targets = a.targets[rows_a]
+    out_a, out_b = a.outputs(setting_a)[rows_a], b.outputs(setting_b)[rows_b]
+    this, other = task.per_review(targets, out_a), task.per_review(targets, out_b)
+    buckets = a.predictions["bucket"].to_numpy()[rows_a]
     result = {
         "n": len(rows_a),
         "metric": metric,
-        "a": task_metrics(kind, targets, out_a, threshold)[metric],
-        "b": task_metrics(kind, targets, out_b, threshold)[metric],
-        "paired": paired(kind, this, other),
+        "a": task_metrics(task, targets, out_a)[metric],
+        "b": task_metrics(task, targets, out_b)[metric],
+        "paired": paired(task, this, other),
         "buckets": [],
     }
     for bucket in BUCKETS:
         mask = buckets == bucket
-        result["buckets"].append({"bucket": bucket, "n": int(mask.sum())} | paired(kind, this[mask], other[mask]))
-    differ = decisions(kind, out_a, threshold) != decisions(kind, out_b, threshold)
-    frame = a["predictions"].iloc[rows_a[differ]]
+        result["buckets"].append({"bucket": bucket, "n": int(mask.sum())} | paired(task, this[mask], other[mask]))
+    differ = task.decisions(out_a) != task.decisions(out_b)
+    frame = a.predictions.iloc[rows_a[differ]]
     columns = [c for c in ("review_id", "label", "num_tokens") if c in frame] or ["review", "label", "num_tokens"]
     table = frame[columns].reset_index(drop=True)
-    table["A"] = outputs_of(a["predictions"], setting_a)[rows_a[differ]][:, -1]
-    table["B"] = outputs_of(b["predictions"], setting_b)[rows_b[differ]][:, -1]
-    if kind == REGRESSION:
+    table["A"] = out_a[differ][:, -1]
+    table["B"] = out_b[differ][:, -1]
+    if task.comparison == "errors":
         table["A closer"] = this[differ] < other[differ]
     else:
         table["A right"] = this[differ]

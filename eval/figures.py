@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 
 from eval import compare
 from eval.metrics import BUCKETS
-from longbert.tasks import MULTI_LABEL, REGRESSION, first_output
+from eval.results import BASELINE, Results, is_truncation
 
 BLUE, ORANGE, GREY = "#3b6fb6", "#e07b39", "#888888"
 
@@ -18,18 +18,13 @@ BLUE, ORANGE, GREY = "#3b6fb6", "#e07b39", "#888888"
 NAMES = {"accuracy": "Accuracy", "micro_f1": "Micro-F1", "mae": "MAE"}
 
 
-def metric_of(summary: dict) -> str:
-    """The metric a results summary is ranked by: accuracy, micro_f1 (multi-label) or mae (regression)."""
-    return summary["meta"].get("metric", "accuracy")
-
-
-def accuracy_figure(summary: dict, top: int = 24) -> go.Figure:
+def accuracy_figure(results: Results, top: int = 24) -> go.Figure:
     """The main metric per setting (with 95% intervals where it has them), best last; truncations in orange.
     Of many settings only the best `top` and the truncations are drawn."""
-    metric = metric_of(summary)
-    rows = sorted(summary["rows"], key=lambda r: r[metric], reverse=metric in compare.LOWER_IS_BETTER)
+    metric = results.metric
+    rows = sorted(results.rows, key=lambda r: r[metric], reverse=metric in compare.LOWER_IS_BETTER)
     if len(rows) > top:
-        truncations = {r["setting"] for r in rows if r["strategy"].startswith(("head", "tail"))}
+        truncations = {r["setting"] for r in rows if is_truncation(r["setting"])}
         kept = {r["setting"] for r in rows[-top:]} | truncations
         rows = [r for r in rows if r["setting"] in kept]
     interval = all(f"{metric}_low" in r for r in rows)
@@ -38,7 +33,7 @@ def accuracy_figure(summary: dict, top: int = 24) -> go.Figure:
             x=[r[metric] for r in rows],
             y=[r["setting"] for r in rows],
             orientation="h",
-            marker_color=[ORANGE if r["strategy"].startswith(("head", "tail")) else BLUE for r in rows],
+            marker_color=[ORANGE if is_truncation(r["setting"]) else BLUE for r in rows],
             error_x={
                 "type": "data",
                 "symmetric": False,
@@ -54,7 +49,7 @@ def accuracy_figure(summary: dict, top: int = 24) -> go.Figure:
     high = max(r[f"{metric}_high"] if interval else r[metric] for r in rows)
     span = max(high - low, 1e-3)
     figure.update_layout(
-        title=f"{NAMES[metric]}{' with 95% interval' if interval else ''} ({summary['meta']['reviews']:,} reviews)",
+        title=f"{NAMES[metric]}{' with 95% interval' if interval else ''} ({results.reviews:,} reviews)",
         xaxis={"title": metric, "range": [max(0.0, low - span * 0.5), high + span * 0.5]},
         height=max(300, 24 * len(rows) + 120),
         margin={"l": 10, "r": 10, "t": 50, "b": 40},
@@ -62,12 +57,12 @@ def accuracy_figure(summary: dict, top: int = 24) -> go.Figure:
     return figure
 
 
-def bucket_figure(summary: dict) -> go.Figure:
+def bucket_figure(results: Results) -> go.Figure:
     """The main metric by review length (<=510, 511-1024, >1024 tokens) for each setting."""
-    metric = metric_of(summary)
+    metric = results.metric
     figure = go.Figure()
     colours = plotly.colors.qualitative.Dark24
-    for index, row in enumerate(summary["rows"]):
+    for index, row in enumerate(results.rows):
         figure.add_trace(
             go.Bar(
                 name=row["setting"],
@@ -77,7 +72,7 @@ def bucket_figure(summary: dict) -> go.Figure:
             )
         )
     # The axis starts just below the lowest bar: settings differ by tenths of a point, invisible from 0.
-    values = [r["buckets"][b][metric] for r in summary["rows"] for b in BUCKETS if r["buckets"][b]["n"]]
+    values = [r["buckets"][b][metric] for r in results.rows for b in BUCKETS if r["buckets"][b]["n"]]
     bounded = metric != "mae"
     axis = {"title": metric}
     if bounded and values:
@@ -92,10 +87,10 @@ def bucket_figure(summary: dict) -> go.Figure:
     return figure
 
 
-def grid_figure(summary: dict) -> go.Figure:
+def grid_figure(results: Results) -> go.Figure:
     """The main metric of every chunking (rows) under every pooling (columns)."""
-    metric = metric_of(summary)
-    rows = [r for r in summary["rows"] if r["strategy"].startswith(("chunk", "sentences"))]
+    metric = results.metric
+    rows = [r for r in results.rows if not is_truncation(r["setting"])]
     strategies = list(dict.fromkeys(r["strategy"] for r in rows))
     poolings = list(dict.fromkeys(r["pooling"] for r in rows))
     value = {(r["strategy"], r["pooling"]): r[metric] for r in rows}
@@ -182,7 +177,7 @@ def heatmap_figure(table, metric: str, pooling: str, minimal_share: str, bucket:
     return figure
 
 
-def length_figure(lines, metric: str, reference: str = "head 510") -> go.Figure:
+def length_figure(lines, metric: str, reference: str = BASELINE) -> go.Figure:
     """The metric per review-length decile as one line per setting (the reference dashed grey), intervals on hover."""
     figure = go.Figure()
     for index, (setting, rows) in enumerate(lines.groupby("setting", sort=False)):
@@ -276,88 +271,29 @@ def ab_figure(result: dict, name_a: str, name_b: str) -> go.Figure:
     return figure
 
 
-def all_figures(summary: dict) -> dict[str, go.Figure]:
+def all_figures(results: Results) -> dict[str, go.Figure]:
     """The figures a results directory keeps (figures/*.json): the ranking, and for a settings-space study its
-    heatmap and cost figure; for a few settings the per-bucket bars; accuracy by length where predictions are given."""
-    metric = metric_of(summary)
-    figures = {"accuracy": accuracy_figure(summary), "grid": grid_figure(summary)}
-    table = compare.settings_table(summary)
-    if len(summary["rows"]) <= len(PALETTE) * 2:
-        figures["buckets"] = bucket_figure(summary)
+    heatmap and cost figure; for a few settings the per-bucket bars; accuracy by length."""
+    metric = results.metric
+    figures = {"accuracy": accuracy_figure(results), "grid": grid_figure(results)}
+    table = compare.settings_table(results)
+    if len(results.rows) <= len(PALETTE) * 2:
+        figures["buckets"] = bucket_figure(results)
     chunked = table[table["kind"] == "chunk"]
     if chunked["chunk_size"].nunique() > 1 and chunked["stride_share"].nunique() > 1:
         figures["heatmap"] = heatmap_figure(table, metric, "mean", "1 token")
         figures["cost"] = cost_figure(table, metric)
-    if "predictions" in summary:
-        top = table.sort_values(metric, ascending=metric in compare.LOWER_IS_BETTER)["setting"].head(4).tolist()
-        shown = list(dict.fromkeys(["head 510", *top])) if "head 510" in set(table["setting"]) else top
-        figures["lengths"] = length_figure(compare.by_length(summary, shown), metric)
+    top = table.sort_values(metric, ascending=metric in compare.LOWER_IS_BETTER)["setting"].head(4).tolist()
+    shown = list(dict.fromkeys([results.baseline, *top])) if results.baseline in set(table["setting"]) else top
+    figures["lengths"] = length_figure(compare.by_length(results, shown), metric)
     return figures
 
 
-def write_figures(summary: dict, results_dir: Path) -> None:
-    """A results directory's figures/*.json, drawn from its summary (the results writer and main share this)."""
+def write_figures(results: Results, results_dir: Path) -> None:
+    """A results directory's figures/*.json (the results writer and main share this)."""
     (results_dir / "figures").mkdir(exist_ok=True)
-    for name, figure in all_figures(summary).items():
+    for name, figure in all_figures(results).items():
         (results_dir / "figures" / f"{name}.json").write_text(figure.to_json())
-
-
-def chunk_figure(chunk_positive: list[float], pooled: float | None, pooling: str, label: str = "positive") -> go.Figure:
-    """A bar per chunk from 0.5 to its P(label): up for evidence for the label, down against it, so a chunk at
-    0.002 draws as long a bar as one at 0.998; the pooled value is a line labelled on the right, 0.5 on the left."""
-    figure = go.Figure(
-        go.Bar(
-            x=[f"{i + 1}" for i in range(len(chunk_positive))],
-            y=[p - 0.5 for p in chunk_positive],
-            base=0.5,
-            marker_color=[BLUE if p >= 0.5 else ORANGE for p in chunk_positive],
-            customdata=chunk_positive,
-            hovertemplate="chunk %{x}: %{customdata:.3f}<extra></extra>",
-        )
-    )
-    figure.add_hline(y=0.5, line_dash="dot", line_color=GREY, annotation_text="0.5", annotation_position="top left")
-    if pooled is not None:
-        below = "bottom right" if pooled >= 0.5 else "top right"
-        figure.add_hline(y=pooled, line_color="black", annotation_text=f"{pooling}: {pooled:.3f}",
-                         annotation_position=below)  # fmt: skip
-    figure.update_layout(
-        title=f"P({label}) per chunk (bars from 0.5)",
-        xaxis={"title": "chunk", "type": "category"},
-        yaxis={"title": f"P({label})", "range": [0, 1]},
-        height=320,
-        showlegend=False,
-        margin={"l": 10, "r": 10, "t": 50, "b": 40},
-    )
-    return figure
-
-
-def prediction_figure(prediction, labels: list[str], pooling: str, threshold: float = 0.5) -> go.Figure:
-    """One prediction's chunks as the task shows them: P(class 1) for two classes, the top class's probability
-    for more, a bar per label (grouped) for multi-label, the value for regression; the pooled answer as a line."""
-    chunks = prediction.chunks
-    if prediction.task == REGRESSION:
-        values = [first_output(c.value) for c in chunks]
-        pooled = first_output(prediction.value)
-        figure = go.Figure(go.Bar(x=[str(i + 1) for i in range(len(values))], y=values, marker_color=BLUE,
-                                  hovertemplate="chunk %{x}: %{y:.3f}<extra></extra>"))  # fmt: skip
-        figure.add_hline(y=pooled, line_color="black", annotation_text=f"{pooling}: {pooled:.3f}")
-        figure.update_layout(title="Value per chunk", xaxis={"title": "chunk", "type": "category"}, height=320,
-                             margin={"l": 10, "r": 10, "t": 50, "b": 40})  # fmt: skip
-        return figure
-    if prediction.task == MULTI_LABEL:
-        figure = go.Figure([
-            go.Bar(name=label, x=[str(i + 1) for i in range(len(chunks))], y=[c.probabilities[j] for c in chunks],
-                   hovertemplate=f"{label}, chunk %{{x}}: %{{y:.3f}}<extra></extra>")
-            for j, label in enumerate(labels)
-        ])  # fmt: skip
-        figure.add_hline(y=threshold, line_dash="dot", line_color=GREY, annotation_text=f"threshold {threshold:g}")
-        figure.update_layout(title="P(label) per chunk", barmode="group", yaxis={"range": [0, 1]}, height=340,
-                             xaxis={"title": "chunk", "type": "category"}, legend={"orientation": "h", "y": -0.25},
-                             margin={"l": 10, "r": 10, "t": 50, "b": 40})  # fmt: skip
-        return figure
-    if len(labels) == 2:
-        return chunk_figure([c.probabilities[1] for c in chunks], prediction.probabilities[1], pooling, labels[1])
-    return chunk_figure([max(c.probabilities) for c in chunks], None, pooling, "top class")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -367,9 +303,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m eval.figures", description=main.__doc__)
     parser.add_argument("results", type=Path)
     args = parser.parse_args(argv)
-    from eval.run import load_results
-
-    write_figures(load_results(args.results), args.results)
+    write_figures(Results.load(args.results), args.results)
 
 
 if __name__ == "__main__":

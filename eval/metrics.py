@@ -26,10 +26,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from longbert.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL
-
-# The metric each task type is ranked by.
-PRIMARY = {SINGLE_LABEL: "accuracy", MULTI_LABEL: "micro_f1", REGRESSION: "mae"}
+from longbert.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, Task
 
 BUCKETS = ("<=510", "511-1024", ">1024")
 Z95 = 1.959963984540054
@@ -150,13 +147,6 @@ def paired_errors(errors: np.ndarray, baseline_errors: np.ndarray) -> dict:
     }
 
 
-def paired_comparison(labels: np.ndarray, positive: np.ndarray, baseline: np.ndarray) -> dict:
-    """Accuracy difference of binary positive-class probabilities against a baseline's (see paired_correct)."""
-    labels = np.asarray(labels, dtype=int)
-    right = (np.asarray(positive) >= 0.5).astype(int) == labels
-    return paired_correct(right, (np.asarray(baseline) >= 0.5).astype(int) == labels)
-
-
 def paired_correct(right: np.ndarray, base_right: np.ndarray) -> dict:
     """Accuracy difference against a baseline on the same reviews: a paired 95% interval and McNemar's exact test."""
     right, base_right = np.asarray(right, dtype=bool), np.asarray(base_right, dtype=bool)
@@ -180,41 +170,26 @@ def paired_correct(right: np.ndarray, base_right: np.ndarray) -> dict:
     }
 
 
-def task_metrics(kind: str, targets: np.ndarray, outputs: np.ndarray, threshold: float = 0.5) -> dict:
-    """The metrics of a task type for pooled outputs [n, C] against targets (labels, multi-hot rows or values)."""
-    if kind == REGRESSION:
-        return regression_metrics(targets, outputs[:, 0])
-    if kind == MULTI_LABEL:
-        return multi_label_metrics(targets, outputs, threshold)
-    if outputs.shape[1] == 2:
-        return binary_metrics(targets, outputs[:, 1])
-    return class_metrics(targets, outputs)
+def single_label_metrics(task: Task, targets: np.ndarray, outputs: np.ndarray) -> dict:
+    """binary_metrics of P(class 1) for two classes, else class_metrics."""
+    return binary_metrics(targets, outputs[:, 1]) if outputs.shape[1] == 2 else class_metrics(targets, outputs)
 
 
-def predicted_classes(outputs: np.ndarray) -> np.ndarray:
-    """Each review's class: P(class 1) >= 0.5 for two classes (as binary_metrics decides), else the argmax."""
-    return (outputs[:, 1] >= 0.5).astype(int) if outputs.shape[1] == 2 else outputs.argmax(1)
+# scikit-learn's metrics for the built-in task types; a task type defined elsewhere gets its own Task.metrics.
+RICH_METRICS = {
+    SINGLE_LABEL: single_label_metrics,
+    MULTI_LABEL: lambda task, targets, outputs: multi_label_metrics(targets, outputs, task.threshold),
+    REGRESSION: lambda task, targets, outputs: regression_metrics(targets, outputs[:, 0]),
+}
 
 
-def per_review(kind: str, targets: np.ndarray, outputs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """What paired comparisons compare: whether each review is right (its exact label set for multi-label),
-    or its absolute error (regression)."""
-    if kind == REGRESSION:
-        return np.abs(outputs[:, 0] - np.asarray(targets, dtype=float).ravel())
-    if kind == MULTI_LABEL:
-        return ((outputs >= threshold) == (np.asarray(targets) > 0.5)).all(1)
-    return predicted_classes(outputs) == np.asarray(targets)
+def task_metrics(task: Task, targets: np.ndarray, outputs: np.ndarray) -> dict:
+    """The metrics of a task for pooled outputs [n, C] against targets (labels, multi-hot rows or values)."""
+    rich = RICH_METRICS.get(task.name)
+    return rich(task, targets, outputs) if rich else task.metrics(targets, outputs)
 
 
-def paired(kind: str, this: np.ndarray, baseline: np.ndarray) -> dict:
-    """A setting's per_review() values against the baseline's on the same reviews."""
-    return paired_errors(this, baseline) if kind == REGRESSION else paired_correct(this, baseline)
-
-
-def decisions(kind: str, outputs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """Each review's answer as one comparable value: the class, the label set as bits, or the rounded value."""
-    if kind == REGRESSION:
-        return np.round(outputs[:, 0]).astype(np.int64)
-    if kind == MULTI_LABEL:
-        return ((outputs >= threshold).astype(np.int64) << np.arange(outputs.shape[1])).sum(1)
-    return predicted_classes(outputs)
+def paired(task: Task, this: np.ndarray, baseline: np.ndarray) -> dict:
+    """A setting's Task.per_review values against the baseline's on the same reviews: correctness (McNemar) or
+    absolute errors (Wilcoxon)."""
+    return paired_errors(this, baseline) if task.comparison == "errors" else paired_correct(this, baseline)

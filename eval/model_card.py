@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from eval.metrics import binary_metrics
-from eval.run import load_results
+from eval.results import BASELINE, load_results
 from longbert import LongbertError
 from longbert.cli import OneLineErrorParser
 
@@ -67,10 +67,10 @@ def results_table(rows: list[dict], long: dict[str, dict], n_long: int) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        versus = "-" if r["setting"] == "head 510" else (
+        versus = "-" if r["setting"] == BASELINE else (
             f"{100 * r['accuracy_diff']:+.2f} ({100 * r['diff_low']:+.2f}, {100 * r['diff_high']:+.2f})"
         )  # fmt: skip
-        p_value = "-" if r["setting"] == "head 510" else f"{r['mcnemar_p']:.2g}"
+        p_value = "-" if r["setting"] == BASELINE else f"{r['mcnemar_p']:.2g}"
         lines.append(
             f"| {r['setting']} | {percent(r['accuracy'])} ({percent(r['accuracy_low'])}-{percent(r['accuracy_high'])}) "
             f"| {r['f1']:.4f} | {r['roc_auc']:.4f} | {r['log_loss']:.4f} | {r['brier']:.4f} "
@@ -169,10 +169,10 @@ def model_card(model_dir: str | Path, results_dir: str | Path) -> str:
             raise LongbertError(f"{path} not found")
     training = json.loads((model_dir / "training.json").read_text())
     results = load_results(results_dir)
-    meta, rows = results["meta"], results["rows"]
-    long = long_review_metrics(results["predictions"], [r["setting"] for r in rows])
+    meta, rows = results.meta, results.rows
+    long = long_review_metrics(results.predictions, results.settings)
     by_setting = {r["setting"]: r for r in rows}
-    n_long = int((results["predictions"]["num_tokens"] > LONG).sum())
+    n_long = int((results.predictions["num_tokens"] > LONG).sum())
     return f"""{FRONT_MATTER}
 # longbert's default model: all-MiniLM-L6-v2 fine-tuned on whole IMDB reviews
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,14 +15,14 @@ import torch
 from tqdm.auto import tqdm
 
 from eval.cache import ChunkCache, text_digest
-from eval.metrics import BUCKETS, PRIMARY, decisions, length_bucket, paired, per_review, task_metrics
+from eval.metrics import BUCKETS, length_bucket, paired, task_metrics
+from eval.results import BASELINE, Results, setting_name
 from longbert import POOLINGS, Chunking, Chunks, LongbertError, LongTextClassifier, Task, chunk, parse_strategy
-from longbert.chunking import Sentences, Strategy, Truncation
+from longbert.chunking import Sentences, Strategy
 from longbert.runtime import describe_device, software_versions
 from longbert.scoring import Scorer, StoppableScorer
-from longbert.tasks import REGRESSION, SINGLE_LABEL, label_targets
+from longbert.tasks import label_targets
 
-BASELINE = "head 510"
 TRUNCATIONS = ("head", "tail", "head+tail")
 
 
@@ -37,9 +35,7 @@ class Entry:
 
     @property
     def key(self) -> str:
-        if isinstance(self.strategy, Truncation):
-            return self.strategy.name
-        return f"{self.strategy.name} {self.pooling}"
+        return setting_name(self.strategy, self.pooling)
 
 
 def plan(chunkings: list[Chunking], poolings: list[str], truncations: list[str]) -> list[Entry]:
@@ -126,61 +122,65 @@ class CachedScorer:
         return torch.from_numpy(self.cache.get_keys(keys))
 
 
-def review_outputs(pooled: np.ndarray, task: Task) -> np.ndarray:
-    """Pooled outputs [n, C] with reviews without tokens filled: probability 0.5 per label, 1/K per class,
-    value 0 (none occurs in IMDB)."""
-    fill = {SINGLE_LABEL: 1 / pooled.shape[1], REGRESSION: 0.0}.get(task.kind, 0.5)
-    return np.nan_to_num(pooled, nan=fill)
-
-
-def output_column(outputs: np.ndarray, task: Task) -> list | np.ndarray:
-    """How a setting's outputs are stored in predictions.parquet: the positive-class probability for two
-    classes, the value for one regression output, else a list per review."""
-    if task.kind == SINGLE_LABEL and outputs.shape[1] == 2:
-        return outputs[:, 1]
-    if task.kind == REGRESSION and outputs.shape[1] == 1:
-        return outputs[:, 0]
-    return list(outputs)
-
-
 def summarize(outputs: dict[str, np.ndarray], entries: list[Entry], targets, buckets, task: Task) -> list[dict]:
     """One row per setting: overall metrics, metrics per length bucket, and the paired comparison with head."""
-    kind, threshold = task.kind, task.threshold
-    baseline = per_review(kind, targets, outputs[BASELINE], threshold)
+    baseline = task.per_review(targets, outputs[BASELINE])
     rows = []
     for entry in entries:
-        this = per_review(kind, targets, outputs[entry.key], threshold)
+        this = task.per_review(targets, outputs[entry.key])
         row = {"setting": entry.key, "strategy": entry.strategy.name, "pooling": entry.pooling}
-        row |= task_metrics(kind, targets, outputs[entry.key], threshold)
+        row |= task_metrics(task, targets, outputs[entry.key])
         row["buckets"] = {}
         for bucket in BUCKETS:
             mask = buckets == bucket
-            metrics = task_metrics(kind, targets[mask], outputs[entry.key][mask], threshold)
-            row["buckets"][bucket] = metrics | paired(kind, this[mask], baseline[mask])
-        row |= paired(kind, this, baseline)
+            metrics = task_metrics(task, targets[mask], outputs[entry.key][mask])
+            row["buckets"][bucket] = metrics | paired(task, this[mask], baseline[mask])
+        row |= paired(task, this, baseline)
         rows.append(row)
     return rows
 
 
-def flat_rows(rows: list[dict], metric: str = "accuracy") -> pd.DataFrame:
-    """The summary as one flat table (CSV): overall columns, then the main metric and n per bucket."""
-    flat = []
-    for row in rows:
-        record = {k: v for k, v in row.items() if k not in ("buckets", "confusion", "roc_auc_per_label")}
-        for bucket, metrics in row["buckets"].items():
-            record[f"{metric} {bucket}"] = metrics[metric]
-            record[f"n {bucket}"] = metrics["n"]
-        flat.append(record)
-    return pd.DataFrame(flat)
-
-
 def disagreements(frame: pd.DataFrame, predictions: pd.DataFrame, outputs: dict, task: Task) -> pd.DataFrame:
     """Reviews on which the settings do not all give the same answer (class, label set or rounded value)."""
-    votes = np.stack([decisions(task.kind, o, task.threshold) for o in outputs.values()], 1)
+    votes = np.stack([task.decisions(o) for o in outputs.values()], 1)
     split = (votes != votes[:, :1]).any(1)
     out = predictions[split].copy()
     out.insert(1, "text", frame["text"].to_numpy()[split])
     return out.reset_index(drop=True)
+
+
+def review_columns(frame: pd.DataFrame, encoded) -> dict:
+    """predictions.parquet's columns about each review: its position, label, token count, id and length bucket."""
+    num_tokens = np.array([len(e) for e in encoded])
+    columns = {"review": np.arange(len(frame)), "label": frame["label"].to_numpy(), "num_tokens": num_tokens}
+    if "review_id" in frame:
+        columns["review_id"] = frame["review_id"].to_numpy()
+    return columns | {"bucket": length_bucket(num_tokens)}
+
+
+def cost(scores, special: int) -> dict:
+    """What a strategy scores: its chunks, and its tokens with each chunk's special tokens."""
+    chunks = int(sum(scores.chunks.counts))
+    return {"chunks": chunks, "tokens": int(scores.chunks.lengths.sum()) + special * chunks}
+
+
+def run_meta(classifier: LongTextClassifier, model: str, reviews: int, settings: list[str], seconds: float) -> dict:
+    """What a results set says of its run: model, reviews, settings, device, precision, time and task."""
+    task = classifier.task
+    return {
+        "model": str(model),
+        "reviews": reviews,
+        "settings": settings,
+        "baseline": BASELINE,
+        "device": describe_device(classifier.device),
+        "precision": classifier.precision_name,
+        "seconds": seconds,
+        "reviews_per_s": reviews / seconds if seconds > 0 else math.nan,
+        "task": task.name,
+        "labels": list(task.labels),
+        "threshold": task.threshold,
+        "metric": task.metric,
+    }
 
 
 def evaluate(
@@ -199,7 +199,7 @@ def evaluate(
     max_settings: int | None = None,
     time_reviews: int | None = None,
     stop: threading.Event | None = None,
-) -> dict:
+) -> Results:
     """Score every setting on the reviews in `frame` (text, label); write the results if out_dir is given.
 
     max_chunks and max_settings refuse, before any scoring, runs that would score more distinct chunks or
@@ -208,8 +208,8 @@ def evaluate(
     stop: once set, scoring stops within one slice of chunks with longbert.Stopped (the chunks scored are kept).
     """
     task = classifier.task
-    targets = label_targets(frame["label"], task.kind, task.labels)[2] if len(frame) else np.zeros(0)
-    if task.kind == REGRESSION:
+    targets = label_targets(frame["label"], task.name, task.labels)[2] if len(frame) else np.zeros(0)
+    if task.values:
         targets = targets[:, 0]
     start = time.perf_counter()
     entries = plan(chunkings, list(poolings), list(truncations))
@@ -237,102 +237,30 @@ def evaluate(
     scores = {}
     for strategy in tqdm(strategies, desc="strategies", disable=not progress):
         scores[strategy] = classifier.score(chunk(encoded, strategy), scorer, progress=progress)  # validated above
-    num_tokens = np.array([len(e) for e in encoded])
-    columns = {"review": np.arange(len(frame)), "label": frame["label"].to_numpy(), "num_tokens": num_tokens}
-    if "review_id" in frame:
-        columns["review_id"] = frame["review_id"].to_numpy()
-    columns["bucket"] = length_bucket(num_tokens)
-    outputs = {e.key: review_outputs(scores[e.strategy].pooled(e.pooling, task), task) for e in entries}
-    chunk_counts = {s.name: int(sum(scores[s].chunks.counts)) for s in strategies}
-    special = classifier.special.count
-    token_counts = {s.name: int(scores[s].chunks.lengths.sum()) + special * chunk_counts[s.name] for s in strategies}
+    columns = review_columns(frame, encoded)
+    outputs = {e.key: task.filled(scores[e.strategy].pooled(e.pooling, task)) for e in entries}
     timed = min(time_reviews or 0, len(encoded))
     seconds_alone = time_strategies(model_scorer, encoded[:timed], strategies) if timed else {}
-    predictions = pd.DataFrame(columns | {key: output_column(o, task) for key, o in outputs.items()})
+    predictions = pd.DataFrame(columns | {key: task.stored(o) for key, o in outputs.items()})
     rows = summarize(outputs, entries, targets, columns["bucket"], task)
     for row, entry in zip(rows, entries):
-        row["chunks"] = chunk_counts[entry.strategy.name]
-        row["tokens"] = token_counts[entry.strategy.name]
+        row |= cost(scores[entry.strategy], classifier.special.count)
         if timed:
             row["seconds_per_1k"] = seconds_alone[entry.strategy.name] * 1000 / timed
     seconds = time.perf_counter() - start
-    summary = {
-        "meta": {
-            "model": str(model),
-            "reviews": len(frame),
-            "settings": [e.key for e in entries],
-            "baseline": BASELINE,
-            "device": describe_device(classifier.device),
-            "precision": classifier.precision_name,
-            "seconds": seconds,
-            "reviews_per_s": len(frame) / seconds if seconds > 0 else math.nan,
-            "task": task.kind,
-            "labels": list(task.labels),
-            "threshold": task.threshold,
-            "metric": PRIMARY[task.kind],
-            "chunks_scored": scorer.scored,
-            "timed_reviews": timed,
-            "chunks_reused": cache.loaded,
-            "distinct_chunks": len(cache),
-            "versions": software_versions(),
-            **(meta or {}),
-        },
-        "rows": rows,
-    }
+    about = run_meta(classifier, model, len(frame), [e.key for e in entries], seconds)
+    about |= {"chunks_scored": scorer.scored, "timed_reviews": timed, "chunks_reused": cache.loaded,
+              "distinct_chunks": len(cache), "versions": software_versions(), **(meta or {})}  # fmt: skip
+    results = Results(about, rows, predictions, disagreements(frame, predictions, outputs, task))
     if out is not None:
-        write_results(out, summary, predictions, disagreements(frame, predictions, outputs, task))
-    return summary | {"predictions": predictions}
+        results.write(out, figure_writer())
+    return results
 
 
-STAGING, COMPLETE = ".writing", "COMPLETE"
-
-
-def write_results(out: Path, summary: dict, predictions: pd.DataFrame, disagreeing: pd.DataFrame) -> None:
-    """predictions.parquet, disagreements.parquet, summary.json, summary.csv and figures/*.json in out, as one set.
-
-    Every file is written whole into out/.writing first, marked complete, then renamed into place: a run
-    killed while writing leaves the previous set (or, once marked, the new one: load_results finishes the
-    move). The figures are skipped where plotly is not installed (the GPU machine); the app draws them anyway.
-    """
-    staging = out / STAGING
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    predictions.to_parquet(staging / "predictions.parquet", index=False)
-    disagreeing.to_parquet(staging / "disagreements.parquet", index=False)
-    (staging / "summary.json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
-    flat_rows(summary["rows"], summary["meta"].get("metric", "accuracy")).to_csv(staging / "summary.csv", index=False)
+def figure_writer() -> Callable | None:
+    """eval.figures.write_figures, or None where plotly is not installed (the GPU machine; the app draws anyway)."""
     try:
-        from eval import figures
+        from eval.figures import write_figures
     except ImportError:
-        figures = None
-    if figures is not None:
-        figures.write_figures(summary | {"predictions": predictions}, staging)
-    (staging / COMPLETE).touch()
-    publish(out)
-
-
-def publish(out: Path) -> None:
-    """Move a completely written set from out/.writing into out, summary.json last; drop an incomplete one."""
-    staging = out / STAGING
-    if not (staging / COMPLETE).is_file():
-        shutil.rmtree(staging, ignore_errors=True)
-        return
-    files = sorted(
-        (p for p in staging.rglob("*") if p.is_file() and p.name != COMPLETE), key=lambda p: p.name == "summary.json"
-    )
-    for path in files:
-        target = out / path.relative_to(staging)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(path, target)
-    shutil.rmtree(staging)
-
-
-def load_results(directory: str | Path) -> dict:
-    """A results directory back as {'meta', 'rows', 'predictions', 'disagreements'}."""
-    directory = Path(directory)
-    if (directory / STAGING).exists():
-        publish(directory)  # a write stopped mid-way: finish it (or drop it) before reading
-    summary = json.loads((directory / "summary.json").read_text())
-    summary["predictions"] = pd.read_parquet(directory / "predictions.parquet")
-    summary["disagreements"] = pd.read_parquet(directory / "disagreements.parquet")
-    return summary
+        return None
+    return write_figures

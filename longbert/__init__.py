@@ -8,12 +8,21 @@ pooling turn chunk outputs into one answer per text). LongTextClassifier compose
 from longbert.chunking import HEAD, HEAD_TAIL, TAIL, Chunking, Chunks, Sentences, Truncation, chunk, parse_strategy
 from longbert.classifier import LongTextClassifier
 from longbert.errors import LongbertError
-from longbert.pooling import POOLINGS, pool
-from longbert.predictions import ChunkResult, ChunkScores, Prediction, predictions
+from longbert.pooling import POOLINGS, ChunkResult, ChunkScores, Prediction, pool, predictions
 from longbert.runtime import Runtime, runtime_for
 from longbert.scoring import ModelScorer, Scorer
 from longbert.settings import Settings
-from longbert.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, Task, task_for
+from longbert.tasks import (
+    MULTI_LABEL,
+    REGRESSION,
+    SINGLE_LABEL,
+    MultiLabel,
+    Regression,
+    SingleLabel,
+    Task,
+    register_task,
+    task_for,
+)
 
 __all__ = [
     "HEAD",
@@ -30,17 +39,21 @@ __all__ = [
     "LongTextClassifier",
     "LongbertError",
     "ModelScorer",
+    "MultiLabel",
     "Prediction",
+    "Regression",
     "Runtime",
     "Scorer",
     "Sentences",
     "Settings",
+    "SingleLabel",
     "Task",
     "Truncation",
     "chunk",
     "parse_strategy",
     "pool",
     "predictions",
+    "register_task",
     "runtime_for",
     "task_for",
 ]

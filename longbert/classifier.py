@@ -1,7 +1,7 @@
 """A long-text classifier: any Hugging Face sequence-classification model reading whole texts in chunks.
 
 It is the composition of three public stages: chunk (longbert.chunking.chunk), score (a Scorer from
-longbert.scoring) and pool (longbert.predictions). predict() tokenizes each text once, cuts it by a
+longbert.scoring) and pool (longbert.pooling). predict() tokenizes each text once, cuts it by a
 strategy, scores the chunks of many texts together in length-sorted token-budgeted batches, and pools
 each text's chunk outputs as the model's task type says (single-label, multi-label or regression).
 """
@@ -21,13 +21,12 @@ from longbert.chunking import Chunking, Chunks, Strategy, chunk
 from longbert.encoding import Encoded, backend_tokenizer, check_text, encode_texts, special_tokens
 from longbert.errors import LongbertError
 from longbert.loading import load_pretrained, max_sequence_length
-from longbert.pooling import check_pooling
-from longbert.predictions import ChunkScores, Prediction, predictions
+from longbert.pooling import ChunkScores, Prediction, check_pooling, predictions
 from longbert.quantized import OnnxScorer, int8_session
 from longbert.runtime import Runtime, runtime_for
 from longbert.scoring import ModelScorer, Scorer
 from longbert.settings import Settings
-from longbert.tasks import task_for
+from longbert.tasks import Task, task_for
 
 # Texts are processed in groups of at most this many characters or texts, which bounds memory
 # for any corpus while leaving each group large enough for length sorting to remove padding.
@@ -44,7 +43,8 @@ class LongTextClassifier:
     Without settings it chunks at the model's largest size with no overlap (510/510/1 for BERT)
     and pools with the mean. precision: auto (bf16 weights on CUDA, bf16 autocast on CPUs with
     native bf16, else fp32), fp32, bf16, fp16 or int8 (CPU: ONNX Runtime, longbert.quantized); runtime
-    overrides the whole policy (longbert.runtime).
+    overrides the whole policy (longbert.runtime). task: the task type (default: from the model's config and
+    settings; a Task of a type defined elsewhere works too).
     """
 
     def __init__(
@@ -56,6 +56,7 @@ class LongTextClassifier:
         device: str | torch.device | None = None,
         precision: str = "auto",
         runtime: Runtime | None = None,
+        task: Task | None = None,
     ):
         self.runtime = runtime or runtime_for(device, precision, next(model.parameters()).dtype)
         if self.runtime.weight_dtype is not None:
@@ -69,7 +70,7 @@ class LongTextClassifier:
         # Without saved settings: the largest chunks the model takes, no overlap, mean pooling.
         self.settings = settings or Settings(Chunking(self.max_chunk_size, self.max_chunk_size, 1))
         self.settings.strategy.validate(self.max_chunk_size)
-        self.task = task_for(model.config, self.settings.threshold)
+        self.task = task or task_for(model.config, self.settings.threshold, self.settings.task)
         self.labels = list(self.task.labels)
         self.scorer: ModelScorer | OnnxScorer = ModelScorer(self.model, self.special, self.runtime)
         if self.runtime.int8:
@@ -151,20 +152,6 @@ class LongTextClassifier:
     def pool(self, scores: ChunkScores, encoded: Sequence[Encoded], pooling: str | None = None) -> list[Prediction]:
         """The pool stage: each text's answer under a pooling (default: the settings'), as the task decides."""
         return predictions(scores, encoded, self.task, check_pooling(pooling or self.settings.pooling))
-
-    def predict_encoded(
-        self,
-        encoded: Sequence[Encoded],
-        strategy: Strategy | None = None,
-        pooling: str | None = None,
-        *,
-        batch_tokens: int | None = None,
-        padding: str = "longest",
-    ) -> list[Prediction]:
-        """Predictions for texts already encoded with encode(): one tokenization serves several strategies."""
-        pooling = check_pooling(pooling or self.settings.pooling)
-        scores = self.score(self.chunk(encoded, strategy), self.scorer_with(batch_tokens, padding))
-        return predictions(scores, encoded, self.task, pooling)
 
     def iter_predict(
         self,

@@ -215,12 +215,10 @@ def strategy_from_args(args: argparse.Namespace, settings):
 
 def load_classifier(args: argparse.Namespace):
     """Validate the cheap flags, then load the model named by --model (or the default)."""
-    import dataclasses
-
     from longbert.classifier import LongTextClassifier
     from longbert.pooling import check_pooling
     from longbert.settings import Settings
-    from longbert.tasks import MULTI_LABEL, check_threshold
+    from longbert.tasks import check_threshold
 
     strategy_from_args(args, Settings())
     if args.pooling is not None:
@@ -231,9 +229,7 @@ def load_classifier(args: argparse.Namespace):
         raise LongbertError(f"--batch-tokens must be a positive integer, got {args.batch_tokens}")
     classifier = LongTextClassifier.from_pretrained(args.model, device=args.device, precision=args.precision)
     if args.threshold is not None:
-        if classifier.task.kind != MULTI_LABEL:
-            raise LongbertError(f"--threshold applies to multi-label models; this one is {classifier.task.kind}")
-        classifier.task = dataclasses.replace(classifier.task, threshold=args.threshold)
+        classifier.task = classifier.task.with_threshold(args.threshold)
     return classifier
 
 
@@ -285,7 +281,7 @@ def run_predict(args: argparse.Namespace) -> None:
         progress=not args.quiet and len(texts) >= PROGRESS_MIN_TEXTS,
     )
     for prediction in predictions:
-        sys.stdout.write(json.dumps(prediction.to_dict(classifier.labels)) + "\n")
+        sys.stdout.write(json.dumps(prediction.to_dict()) + "\n")
     sys.stdout.flush()
 
 

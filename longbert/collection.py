@@ -12,17 +12,14 @@ not stop the others. Needs pyarrow (the `io` extra; `ray`, `eval` and `train` br
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
 from longbert.encoding import check_text
 from longbert.errors import LongbertError, first_line
-from longbert.tasks import MULTI_LABEL, REGRESSION
+from longbert.files import write_atomic, write_text_atomic
 
 FORMATS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}
 SETTINGS, MANIFEST = "_settings.json", "_manifest.json"
@@ -132,25 +129,15 @@ def usable(text: object, where: str) -> str | None:
     return None
 
 
-def _row(answer, kind: str, chunks: bool) -> dict:
-    """One document's output columns (None everywhere for a row that could not be classified)."""
-    get = (lambda name: getattr(answer, name)) if answer is not None else (lambda name: None)
-    if kind == REGRESSION:
-        row = {"value": get("value")}
-    else:
-        labels = get("labels")
-        row = (
-            {"labels": list(labels) if labels is not None else None} if kind == MULTI_LABEL else {"label": get("label")}
-        )
-        probabilities = get("probabilities")
-        row["probabilities"] = list(probabilities) if probabilities is not None else None
-    row["num_tokens"] = get("num_tokens")
+def _row(answer, task, chunks: bool) -> dict:
+    """One document's output columns: the task's answer columns, then counts (None everywhere for a row that
+    could not be classified)."""
+    row = task.columns(answer)
+    row["num_tokens"] = None if answer is None else answer.num_tokens
     row["num_chunks"] = None if answer is None else len(answer.chunks)
     if chunks:
-        pieces = () if answer is None else answer.chunks
-        outputs = [list(np.atleast_1d(c.value if kind == REGRESSION else c.probabilities)) for c in pieces]
-        row["chunk_outputs"] = None if answer is None else [[float(v) for v in o] for o in outputs]
-        row["chunk_spans"] = None if answer is None else [list(c.span) for c in pieces]
+        row["chunk_outputs"] = None if answer is None else [task.chunk_values(c) for c in answer.chunks]
+        row["chunk_spans"] = None if answer is None else [list(c.span) for c in answer.chunks]
     return row
 
 
@@ -160,15 +147,9 @@ def prediction_columns(classifier, ids: list, texts: list, strategy, pooling: st
     errors = [usable(text, f"the text of id {i!r}") for i, text in zip(ids, texts)]
     good = [k for k, error in enumerate(errors) if error is None]
     answers = dict(zip(good, classifier.predict([texts[k] for k in good], strategy, pooling)))
-    rows = [_row(answers.get(k), classifier.task.kind, chunks) for k in range(len(ids))]
-    names = list(_row(None, classifier.task.kind, chunks))
+    rows = [_row(answers.get(k), classifier.task, chunks) for k in range(len(ids))]
+    names = list(_row(None, classifier.task, chunks))
     return {"id": list(ids), **{name: [row[name] for row in rows] for name in names}, "error": errors}
-
-
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    write(temporary)
-    os.replace(temporary, path)
 
 
 class Output:
@@ -189,7 +170,7 @@ class Output:
         elif any(self.directory.glob("part-*.parquet")):
             raise LongbertError(f"{self.directory} holds parts but no {SETTINGS}: use another --output")
         else:
-            _write_atomic(settings, lambda p: p.write_text(json.dumps(asdict(job), indent=1) + "\n"))
+            write_text_atomic(settings, json.dumps(asdict(job), indent=1) + "\n")
         self.job = job
 
     def part_path(self, number: int) -> Path:
@@ -201,12 +182,12 @@ class Output:
     def write_part(self, number: int, columns: dict) -> None:
         pa = _pyarrow()
         table = pa.table(columns)
-        _write_atomic(self.part_path(number), lambda p: pa.parquet.write_table(table, p))
+        write_atomic(self.part_path(number), lambda p: pa.parquet.write_table(table, p))
 
     def write_manifest(self, parts: int, rows: int, errors: list) -> None:
         names = [self.part_path(n).name for n in range(parts)]
         manifest = {"parts": names, "rows": rows, "errors": len(errors), "settings": asdict(self.job)}
-        _write_atomic(self.directory / MANIFEST, lambda p: p.write_text(json.dumps(manifest, indent=1) + "\n"))
+        write_text_atomic(self.directory / MANIFEST, json.dumps(manifest, indent=1) + "\n")
 
 
 def score_collection(

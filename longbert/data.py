@@ -15,7 +15,6 @@ from longbert.errors import LongbertError, first_line
 
 HUB_ID = "stanfordnlp/imdb"
 SAMPLE = Path(__file__).parent / "data" / "imdb_test_sample.parquet"
-LABELS = ("NEGATIVE", "POSITIVE")
 
 
 def load_imdb(

@@ -22,7 +22,7 @@ from longbert.errors import LongbertError
 # Texts longer than this are tokenized in pieces cut at whitespace, which bounds the tokenizer's
 # transient working memory for texts of millions of tokens.
 PIECE_CHARS = 200_000
-_MARKUP = re.compile(r"</?[a-zA-Z][a-zA-Z0-9-]*(?:\s[^<>]{0,200})?/?>")
+MARKUP = re.compile(r"</?[a-zA-Z][a-zA-Z0-9-]*(?:\s[^<>]{0,200})?/?>")
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,7 +129,7 @@ def check_text(text: object, where: str) -> str:
 
 def strip_markup(text: str) -> str:
     """Blank out HTML tags such as IMDB's `<br />` with spaces of the same length, so offsets stay valid."""
-    return _MARKUP.sub(lambda m: " " * len(m.group(0)), text)
+    return MARKUP.sub(lambda m: " " * len(m.group(0)), text)
 
 
 def _cut_points(text: str, piece_chars: int) -> list[int]:

@@ -1,7 +1,9 @@
-"""The pool stage's arithmetic: per-chunk outputs of each text pooled into one answer, for every task type.
+"""The pool stage: each text's chunk scores pooled into one answer, with every chunk's own output kept.
 
-Every pooling starts from chunk logits, applies the task's activation (softmax over classes, a
-sigmoid per label, or none for regression) and is differentiable (training pools inside the loss):
+ChunkScores holds the chunk logits of many texts; predictions() pools them and lets the task decide each
+text's answer (a Prediction, with a ChunkResult per chunk). Every pooling starts from chunk logits, applies
+the task's activation (softmax over classes, a sigmoid per label, or none for regression) and is
+differentiable (training pools inside the loss):
 - mean: mean of the chunk outputs (the article's);
 - max: the largest chunk output per class or label; for two softmax classes the largest positive-class
   (index 1) probability, negative = 1 - it (the article's);
@@ -14,11 +16,19 @@ Softmax poolings are renormalized to sum to 1; sigmoid and regression outputs ar
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
+from longbert.chunking import Chunks, window_size
+from longbert.encoding import Encoded
 from longbert.errors import LongbertError
+
+if TYPE_CHECKING:
+    from longbert.tasks import Task
 
 POOLINGS = ("mean", "max", "logit_mean", "median", "weighted_mean")
 ACTIVATIONS = {"softmax": lambda x: x.softmax(-1), "sigmoid": torch.sigmoid, "identity": lambda x: x}
@@ -71,3 +81,96 @@ def pool(
     high = (count // 2)[:, None, None].expand(-1, 1, values.shape[-1])
     median = (ordered.gather(1, low) + ordered.gather(1, high)).squeeze(1) / 2
     return median / median.sum(-1, keepdim=True) if activation == "softmax" else median
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """One chunk of a text: its output (class or label probabilities, or a value), token count and character spans."""
+
+    probabilities: tuple[float, ...] | None
+    tokens: int
+    spans: tuple[tuple[int, int], ...]
+    value: float | tuple[float, ...] | None = None
+
+    @property
+    def span(self) -> tuple[int, int]:
+        """First to last character the chunk covers."""
+        return self.spans[0][0], self.spans[-1][1]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A text's pooled answer: label (single-label), labels (multi-label) or value (regression).
+
+    An empty or whitespace-only text has no tokens: its answer fields are None.
+    """
+
+    label: str | None
+    probabilities: tuple[float, ...] | None
+    chunks: tuple[ChunkResult, ...]
+    num_tokens: int
+    task: Task
+    labels: tuple[str, ...] | None = None
+    value: float | tuple[float, ...] | None = None
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict: the task's record of the answer (probabilities keyed by label name), counts and chunks."""
+        return self.task.record(self) | {
+            "num_tokens": self.num_tokens,
+            "num_chunks": len(self.chunks),
+            "chunks": [
+                self.task.outputs_record(c.probabilities, c.value) | {"tokens": c.tokens, "span": list(c.span)}
+                for c in self.chunks
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class ChunkScores:
+    """Chunk logits of many texts under one strategy: what every pooling is computed from."""
+
+    chunks: Chunks
+    logits: torch.Tensor
+
+    def pooled(self, method: str, task: Task) -> np.ndarray:
+        """Pooled outputs [n_texts, n_outputs]; rows of texts without chunks are NaN."""
+        counts = np.asarray(self.chunks.counts)
+        out = np.full((len(counts), self.logits.shape[1]), np.nan, dtype=np.float64)
+        has = counts > 0
+        if has.any():
+            lengths = torch.from_numpy(self.chunks.lengths).float()
+            out[has] = task.pool(self.logits, counts[has].tolist(), method, lengths).double().numpy()
+        return out
+
+
+def predictions(scores: ChunkScores, encoded: Sequence[Encoded], task: Task, method: str) -> list[Prediction]:
+    """Each text's Prediction: the pooled answer decided by the task, and every chunk's output and spans.
+
+    Spans are looked up only where the texts were encoded with them.
+    """
+    pooled = scores.pooled(method, task)
+    outputs = task.activate(scores.logits).double().numpy()
+    results, first = [], 0
+    for row, (enc, windows) in enumerate(zip(encoded, scores.chunks.windows)):
+        chunks = tuple(
+            ChunkResult(
+                tokens=window_size(w),
+                spans=tuple(enc.span(s, e) for s, e in w) if enc.pieces is not None else (),
+                **task.chunk_output(outputs[first + k].tolist()),
+            )
+            for k, w in enumerate(windows)
+        )
+        first += len(windows)
+        answer = task.decide(pooled[row]) if windows else {}
+        results.append(
+            Prediction(
+                answer.get("label"),
+                answer.get("probabilities"),
+                chunks,
+                len(enc),
+                task,
+                answer.get("labels"),
+                answer.get("value"),
+            )
+        )
+    return results

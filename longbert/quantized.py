@@ -11,7 +11,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import torch
 from longbert.chunking import Chunks
 from longbert.encoding import SpecialTokens
 from longbert.errors import LongbertError
+from longbert.files import copy_atomic
 from longbert.runtime import Runtime
 from longbert.scoring import collate, padded_batches
 
@@ -128,9 +128,7 @@ def int8_session(model: torch.nn.Module, special: SpecialTokens, threads: int | 
         session = onnx_session(built, threads)
         with contextlib.suppress(OSError):  # an unwritable cache only costs the next load its conversion
             cached.parent.mkdir(parents=True, exist_ok=True)
-            partial = cached.with_suffix(f".{os.getpid()}.part")
-            shutil.copyfile(built, partial)
-            os.replace(partial, cached)
+            copy_atomic(built, cached)
         return session
 
 

@@ -17,12 +17,14 @@ SETTINGS_FILE = "longbert.json"
 @dataclass(frozen=True)
 class Settings:
     """How a model reads long texts: its strategy (any kind), its pooling, whether HTML tags are blanked out,
-    and the multi-label decision threshold. Validated when made."""
+    the multi-label decision threshold and (for task types transformers does not know) the task's name.
+    Validated when made."""
 
     strategy: Strategy = field(default_factory=Chunking)
     pooling: str = "mean"
     clean_markup: bool = True
     threshold: float = 0.5
+    task: str | None = None  # a task type's name, where the model's config cannot say it (register_task)
 
     def __post_init__(self) -> None:
         check_pooling(self.pooling)
@@ -34,7 +36,7 @@ class Settings:
             "pooling": self.pooling,
             "clean_markup": self.clean_markup,
             "threshold": self.threshold,
-        }
+        } | ({"task": self.task} if self.task else {})
 
     @classmethod
     def from_dict(cls, data: dict) -> Settings:
@@ -45,7 +47,11 @@ class Settings:
             else:
                 strategy = Chunking(**data.get("chunking", {}))
             return cls(
-                strategy, data.get("pooling", "mean"), bool(data.get("clean_markup", True)), data.get("threshold", 0.5)
+                strategy,
+                data.get("pooling", "mean"),
+                bool(data.get("clean_markup", True)),
+                data.get("threshold", 0.5),
+                data.get("task"),
             )
         except (TypeError, AttributeError) as error:
             raise LongbertError(f"invalid {SETTINGS_FILE}: {error}") from error

@@ -1,18 +1,20 @@
-"""Task types, read from a model's config: what a chunk's outputs mean, how they pool, decide and train.
+"""Task types, one class each behind one Task interface: what a model's outputs mean and everything decided by it.
 
-- single_label_classification: a softmax over 2+ classes; the answer is the most probable class;
-- multi_label_classification: a sigmoid per label; the answer is every label at or above the threshold;
-- regression: the raw outputs (one for a plain regression model); the answer is the value.
-The names are transformers' `problem_type` values; a config without one is regression with one
-output and single-label otherwise, as transformers itself assumes. label_targets reads a label
-column for a task (training and evaluation both use it).
+- SingleLabel (single_label_classification): a softmax over 2+ classes; the answer is the most probable class;
+- MultiLabel (multi_label_classification): a sigmoid per label; the answer is every label at or above a threshold;
+- Regression (regression): the raw outputs (one for a plain regression model); the answer is the value.
+A task owns its activation, loss, decision, primary metric, numpy-only validation score, the answer for a text
+without tokens, its JSON record and parquet columns, how its outputs are stored in results and read back, and
+how a label column becomes targets. task_for picks one from a transformers config (problem_type, num_labels);
+register_task adds a task type defined elsewhere, which predict, evaluation and training then use unchanged.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -23,8 +25,6 @@ from longbert.pooling import ACTIVATIONS, pool
 SINGLE_LABEL = "single_label_classification"
 MULTI_LABEL = "multi_label_classification"
 REGRESSION = "regression"
-TASKS = (SINGLE_LABEL, MULTI_LABEL, REGRESSION)
-SHORT_NAMES = {"single_label": SINGLE_LABEL, "multi_label": MULTI_LABEL, "regression": REGRESSION}
 
 
 def check_threshold(threshold: float) -> float:
@@ -34,52 +34,262 @@ def check_threshold(threshold: float) -> float:
     return float(threshold)
 
 
-def task_kind(name: str) -> str:
-    """A task type from its full or short name (single_label, multi_label, regression)."""
-    kind = SHORT_NAMES.get(name, name)
-    if kind not in TASKS:
-        raise LongbertError(f"unknown task {name!r}: use single_label, multi_label or regression")
-    return kind
+def is_number(value) -> bool:
+    """A real, finite number (not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
 class Task:
-    """What a model's outputs mean: its task type, its output names and (multi-label) its decision threshold."""
+    """A task type with its output names (and, where it decides by one, its threshold).
 
-    kind: str
+    Subclasses set the class attributes and implement loss, decide, record, columns, validation_metric,
+    per_review, decisions and targets; the rest has defaults that serve probabilities and values alike.
+    """
+
     labels: tuple[str, ...]
     threshold: float = 0.5
 
+    name: ClassVar[str]  # the task's name: transformers' problem_type where transformers knows it
+    problem_type: ClassVar[str | None] = None  # what a model's config says (None: transformers has no such type)
+    short_name: ClassVar[str]
+    activation: ClassVar[str]  # softmax, sigmoid or identity (longbert.pooling.ACTIVATIONS)
+    metric: ClassVar[str]  # the metric results and epochs are ranked by
+    higher_is_better: ClassVar[bool] = True
+    comparison: ClassVar[str] = "correct"  # per_review gives: "correct" (booleans) or "errors" (absolute errors)
+    stratify: ClassVar[bool] = False  # split validation texts by label
+    standardize: ClassVar[bool] = False  # train on standardized targets (folded back into the head on save)
+    empty_output: ClassVar[float] = 0.5  # each pooled output of a text without tokens
+    values: ClassVar[bool] = False  # chunk outputs are values, not probabilities
+
     @property
-    def activation(self) -> str:
-        return {SINGLE_LABEL: "softmax", MULTI_LABEL: "sigmoid", REGRESSION: "identity"}[self.kind]
+    def kind(self) -> str:
+        return self.name
+
+    def check(self) -> Task:
+        """The task, or a one-line error where its outputs cannot be this task's."""
+        check_threshold(self.threshold)
+        return self
+
+    def with_threshold(self, threshold: float) -> Task:
+        raise LongbertError(f"--threshold applies to multi-label models; this one is {self.name}")
 
     def activate(self, logits: torch.Tensor) -> torch.Tensor:
         """Per-chunk outputs: class probabilities, label probabilities or raw values."""
         return ACTIVATIONS[self.activation](logits.float())
 
     def pool(self, logits: torch.Tensor, counts: Sequence[int], method: str, lengths: torch.Tensor | None = None):
-        """Pooled outputs [n_texts, n_outputs] of consecutive texts' chunk logits."""
+        """Pooled outputs [n_texts, n_outputs] of consecutive texts' chunk logits (differentiable)."""
         return pool(logits, counts, method, lengths, self.activation)
 
+    def filled(self, pooled: np.ndarray) -> np.ndarray:
+        """Pooled outputs with the rows of texts without tokens (NaN) given empty_output."""
+        return np.nan_to_num(pooled, nan=self.empty_output)
+
+    def chunk_output(self, outputs: Sequence[float]) -> dict:
+        """A ChunkResult's output fields for one chunk's activated outputs."""
+        return {"probabilities": tuple(float(v) for v in outputs)}
+
+    def outputs_record(self, probabilities, value) -> dict:
+        """JSON of one text's or chunk's outputs: probabilities keyed by label name."""
+        return {"probabilities": None if probabilities is None else dict(zip(self.labels, probabilities))}
+
+    def chunk_values(self, chunk) -> list[float]:
+        """One chunk's outputs as a flat list (the parquet chunk_outputs column)."""
+        return [float(v) for v in chunk.probabilities]
+
+    def stored(self, outputs: np.ndarray) -> list | np.ndarray:
+        """How pooled outputs [n, C] are stored in a results column: a list per review unless a subclass says."""
+        return list(outputs)
+
+    def restored(self, outputs: np.ndarray) -> np.ndarray:
+        """Stored outputs back as [n, C]."""
+        return outputs
+
+    def metrics(self, targets: np.ndarray, outputs: np.ndarray) -> dict:
+        """Numpy-only metrics (n and the primary metric); evaluation adds richer ones for the built-in tasks."""
+        return {"n": len(targets), self.metric: self.validation_metric(outputs, targets) if len(targets) else math.nan}
+
+    def better(self, score: float) -> float:
+        """A metric value turned so that higher is better (for ranking)."""
+        return score if self.higher_is_better else -score
+
+    @classmethod
+    def matches(cls, values: list) -> bool:
+        """Whether a label column without a named task looks like this task's (lists, fractional numbers, ...)."""
+        return False
+
+    @classmethod
+    def check_training(cls, targets: np.ndarray) -> None:
+        """A one-line error where targets cannot train this task (one class only, say)."""
+
+
+def predicted_classes(outputs: np.ndarray) -> np.ndarray:
+    """Each text's class: P(class 1) >= 0.5 for two classes, else the most probable class."""
+    return (outputs[:, 1] >= 0.5).astype(int) if outputs.shape[1] == 2 else outputs.argmax(1)
+
+
+@dataclass(frozen=True)
+class SingleLabel(Task):
+    name = SINGLE_LABEL
+    problem_type = SINGLE_LABEL
+    short_name = "single_label"
+    activation = "softmax"
+    metric = "accuracy"
+    stratify = True
+
+    def check(self) -> Task:
+        if len(self.labels) < 2:
+            raise LongbertError("the model is single-label with one output: a classifier needs two or more classes")
+        return super().check()
+
+    def filled(self, pooled: np.ndarray) -> np.ndarray:
+        return np.nan_to_num(pooled, nan=1 / pooled.shape[1])
+
     def loss(self, pooled: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """The training loss of pooled outputs: cross-entropy, binary cross-entropy per label, or squared error."""
-        if self.kind == SINGLE_LABEL:
-            return -pooled.gather(1, targets[:, None].long()).clamp_min(1e-12).log().mean()
-        if self.kind == MULTI_LABEL:
-            return torch.nn.functional.binary_cross_entropy(pooled.clamp(1e-7, 1 - 1e-7), targets.float())
-        return torch.nn.functional.mse_loss(pooled, targets.float().reshape(pooled.shape))
+        return -pooled.gather(1, targets[:, None].long()).clamp_min(1e-12).log().mean()
 
     def decide(self, pooled: Sequence[float]) -> dict:
-        """The answer for one text's pooled outputs, as the fields of a Prediction."""
         values = tuple(float(v) for v in pooled)
-        if self.kind == SINGLE_LABEL:
-            best = max(range(len(values)), key=values.__getitem__)
-            return {"label": self.labels[best], "probabilities": values}
-        if self.kind == MULTI_LABEL:
-            chosen = tuple(name for name, p in zip(self.labels, values) if p >= self.threshold)
-            return {"labels": chosen, "probabilities": values}
-        return {"value": as_value(values)}
+        best = int(predicted_classes(np.asarray([values]))[0])
+        return {"label": self.labels[best], "probabilities": values}
+
+    def record(self, prediction) -> dict:
+        return {"label": prediction.label} | self.outputs_record(prediction.probabilities, None)
+
+    def columns(self, prediction) -> dict:
+        probabilities = None if prediction is None else prediction.probabilities
+        return {
+            "label": None if prediction is None else prediction.label,
+            "probabilities": None if probabilities is None else list(probabilities),
+        }
+
+    def words(self, prediction) -> tuple[str, str]:
+        """The answer and how sure it is, in words."""
+        return prediction.label, f"{max(prediction.probabilities):.1%}"
+
+    def validation_metric(self, outputs: np.ndarray, targets: np.ndarray) -> float:
+        return float((predicted_classes(outputs) == targets).mean())
+
+    def per_review(self, targets: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+        return predicted_classes(outputs) == np.asarray(targets)
+
+    def decisions(self, outputs: np.ndarray) -> np.ndarray:
+        return predicted_classes(outputs)
+
+    def stored(self, outputs: np.ndarray) -> list | np.ndarray:
+        """Two classes are stored as P(class 1)."""
+        return outputs[:, 1] if outputs.shape[1] == 2 else list(outputs)
+
+    def restored(self, outputs: np.ndarray) -> np.ndarray:
+        return np.concatenate([1 - outputs, outputs], 1) if outputs.shape[1] == 1 else outputs
+
+    @classmethod
+    def targets(cls, values: list, labels: Sequence[str] | None) -> tuple[list[str], np.ndarray]:
+        """Integers 0..K-1 (K from labels, else the largest + 1), at least two classes present."""
+        for row, v in enumerate(values):
+            if not is_number(v) or float(v) != int(v) or v < 0:
+                hint = " (for a numeric target use --task regression)" if is_number(v) else ""
+                raise LongbertError(f"row {row}: single-label labels must be integers 0..K-1, got {v!r}{hint}")
+        targets = np.asarray(values, np.int64)
+        count = len(labels) if labels else int(targets.max()) + 1
+        if targets.max() >= count:
+            raise LongbertError(f"label {int(targets.max())} is out of range for {count} label names")
+        present = len(np.unique(targets))
+        if not labels and count > 2 and present < count:
+            raise LongbertError(
+                f"the largest label, {count - 1}, makes {count:,} classes but only {present} of them occur: "
+                "number the classes 0..K-1, or name all K with --labels"
+            )
+        if labels:
+            return list(labels), targets
+        return (["NEGATIVE", "POSITIVE"] if count == 2 else [f"LABEL_{i}" for i in range(count)]), targets
+
+    @classmethod
+    def check_training(cls, targets: np.ndarray) -> None:
+        if len(np.unique(targets)) < 2:
+            raise LongbertError(f"training needs at least two classes: every label is {int(targets[0])}")
+
+
+@dataclass(frozen=True)
+class MultiLabel(Task):
+    name = MULTI_LABEL
+    problem_type = MULTI_LABEL
+    short_name = "multi_label"
+    activation = "sigmoid"
+    metric = "micro_f1"
+
+    def with_threshold(self, threshold: float) -> Task:
+        return replace(self, threshold=check_threshold(threshold))
+
+    def loss(self, pooled: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.binary_cross_entropy(pooled.clamp(1e-7, 1 - 1e-7), targets.float())
+
+    def decide(self, pooled: Sequence[float]) -> dict:
+        values = tuple(float(v) for v in pooled)
+        chosen = tuple(name for name, p in zip(self.labels, values) if p >= self.threshold)
+        return {"labels": chosen, "probabilities": values}
+
+    def record(self, prediction) -> dict:
+        labels = None if prediction.labels is None else list(prediction.labels)
+        return {"labels": labels} | self.outputs_record(prediction.probabilities, None)
+
+    def columns(self, prediction) -> dict:
+        labels = None if prediction is None else prediction.labels
+        probabilities = None if prediction is None else prediction.probabilities
+        return {
+            "labels": None if labels is None else list(labels),
+            "probabilities": None if probabilities is None else list(probabilities),
+        }
+
+    def words(self, prediction) -> tuple[str, str]:
+        return ", ".join(prediction.labels) or "no label", f"top {max(prediction.probabilities):.1%}"
+
+    def validation_metric(self, outputs: np.ndarray, targets: np.ndarray) -> float:
+        """Micro-F1 of the labels at or above the threshold."""
+        chosen, truth = outputs >= self.threshold, targets > 0.5
+        return 2 * float((chosen & truth).sum()) / max(float(chosen.sum() + truth.sum()), 1.0)
+
+    def per_review(self, targets: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+        """Whether each text's label set is exactly right."""
+        return ((outputs >= self.threshold) == (np.asarray(targets) > 0.5)).all(1)
+
+    def decisions(self, outputs: np.ndarray) -> np.ndarray:
+        """Each text's label set as bits."""
+        return ((outputs >= self.threshold).astype(np.int64) << np.arange(outputs.shape[1])).sum(1)
+
+    @classmethod
+    def matches(cls, values: list) -> bool:
+        return isinstance(values[0], list | tuple | np.ndarray)
+
+    @classmethod
+    def targets(cls, values: list, labels: Sequence[str] | None) -> tuple[list[str], np.ndarray]:
+        """A list per row of label names (order from labels, else sorted) or indices; multi-hot rows out."""
+        for row, v in enumerate(values):
+            if not isinstance(v, list | tuple | np.ndarray):
+                raise LongbertError(
+                    f"row {row}: multi-label labels must be a list of label names or indices, got {v!r}"
+                )
+        items = [item for v in values for item in v]
+        if all(isinstance(i, str) for i in items):
+            names = list(labels) if labels else sorted(set(items))
+            index = {name: k for k, name in enumerate(names)}
+            unknown = sorted(set(items) - set(index))
+            if unknown:
+                raise LongbertError(f"labels {unknown[:3]} are not among the label names {names}")
+            rows = [[index[i] for i in v] for v in values]
+        elif all(is_number(i) and float(i) == int(i) and i >= 0 for i in items):
+            rows = [[int(i) for i in v] for v in values]
+            count = len(labels) if labels else max((max(r) for r in rows if r), default=0) + 1
+            if any(i >= count for r in rows for i in r):
+                raise LongbertError(f"a label index is out of range for {count} label names")
+            names = list(labels) if labels else [f"LABEL_{i}" for i in range(count)]
+        else:
+            raise LongbertError("multi-label labels must be all label names or all indices 0..K-1")
+        targets = np.zeros((len(values), len(names)), np.float32)
+        for row, indices in enumerate(rows):
+            targets[row, indices] = 1.0
+        return names, targets
 
 
 def as_value(outputs: Sequence[float]) -> float | tuple[float, ...]:
@@ -93,96 +303,126 @@ def first_output(value: float | tuple[float, ...]) -> float:
     return value if isinstance(value, float) else value[0]
 
 
-def task_for(config, threshold: float = 0.5) -> Task:
-    """The task of a transformers config (problem_type, num_labels, id2label), checked for consistency."""
+@dataclass(frozen=True)
+class Regression(Task):
+    name = REGRESSION
+    problem_type = REGRESSION
+    short_name = "regression"
+    activation = "identity"
+    metric = "mae"
+    higher_is_better = False
+    comparison = "errors"
+    standardize = True
+    empty_output = 0.0
+    values = True
+
+    def loss(self, pooled: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.mse_loss(pooled, targets.float().reshape(pooled.shape))
+
+    def decide(self, pooled: Sequence[float]) -> dict:
+        return {"value": as_value(pooled)}
+
+    def chunk_output(self, outputs: Sequence[float]) -> dict:
+        return {"probabilities": None, "value": as_value(outputs)}
+
+    def outputs_record(self, probabilities, value) -> dict:
+        return {"value": value}
+
+    def chunk_values(self, chunk) -> list[float]:
+        return [float(v) for v in np.atleast_1d(chunk.value)]
+
+    def record(self, prediction) -> dict:
+        return self.outputs_record(None, prediction.value)
+
+    def columns(self, prediction) -> dict:
+        return {"value": None if prediction is None else prediction.value}
+
+    def words(self, prediction) -> tuple[str, str]:
+        value = prediction.value
+        return (f"{value:.3g}" if isinstance(value, float) else ", ".join(f"{v:.3g}" for v in value)), "value"
+
+    def validation_metric(self, outputs: np.ndarray, targets: np.ndarray) -> float:
+        """Mean absolute error."""
+        return float(np.abs(outputs - targets.reshape(outputs.shape)).mean())
+
+    def per_review(self, targets: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+        """Each text's absolute error (first output)."""
+        return np.abs(outputs[:, 0] - np.asarray(targets, dtype=float).ravel())
+
+    def decisions(self, outputs: np.ndarray) -> np.ndarray:
+        """Each text's value, rounded."""
+        return np.round(outputs[:, 0]).astype(np.int64)
+
+    def stored(self, outputs: np.ndarray) -> list | np.ndarray:
+        """One output is stored as the value."""
+        return outputs[:, 0] if outputs.shape[1] == 1 else list(outputs)
+
+    @classmethod
+    def matches(cls, values: list) -> bool:
+        first = values[0]
+        fractional = any(is_number(v) and float(v) != int(v) for v in values)
+        return is_number(first) and isinstance(first, float | np.floating) and fractional
+
+    @classmethod
+    def targets(cls, values: list, labels: Sequence[str] | None) -> tuple[list[str], np.ndarray]:
+        """Finite numbers, as a column [n, 1]."""
+        for row, v in enumerate(values):
+            if not is_number(v):
+                raise LongbertError(f"row {row}: regression labels must be finite numbers, got {v!r}")
+        return list(labels or ["value"]), np.asarray(values, np.float32).reshape(-1, 1)
+
+
+TASK_TYPES: dict[str, type[Task]] = {}
+
+
+def register_task(task_type: type[Task]) -> type[Task]:
+    """Make a task type known by its name and short name (usable as a class decorator)."""
+    TASK_TYPES[task_type.name] = TASK_TYPES[task_type.short_name] = task_type
+    return task_type
+
+
+for _builtin in (SingleLabel, MultiLabel, Regression):
+    register_task(_builtin)
+
+
+def task_type(name: str) -> type[Task]:
+    """A task type by its full or short name (single_label, multi_label, regression, or one registered)."""
+    if name not in TASK_TYPES:
+        known = ", ".join(dict.fromkeys(t.short_name for t in TASK_TYPES.values()))
+        raise LongbertError(f"unknown task {name!r}: use {known}")
+    return TASK_TYPES[name]
+
+
+def task_kind(name: str) -> str:
+    """A task type's full name from its full or short name."""
+    return task_type(name).name
+
+
+def task_for(config, threshold: float = 0.5, name: str | None = None) -> Task:
+    """The task of a transformers config (problem_type, num_labels, id2label), checked for consistency; name (from
+    longbert.json) overrides problem_type for task types transformers does not know."""
     n = int(config.num_labels)
-    kind = config.problem_type or (REGRESSION if n == 1 else SINGLE_LABEL)
-    if kind not in TASKS:
-        raise LongbertError(f"the model's problem_type {kind!r} is not one of {', '.join(TASKS)}")
-    if kind == SINGLE_LABEL and n < 2:
-        raise LongbertError("the model is single-label with one output: a classifier needs two or more classes")
+    kind = name or config.problem_type or (REGRESSION if n == 1 else SINGLE_LABEL)
+    if kind not in TASK_TYPES:
+        raise LongbertError(f"the model's problem_type {kind!r} is not one of {', '.join(t.name for t in _distinct())}")
     labels = tuple(str(config.id2label.get(i, f"LABEL_{i}")) for i in range(n))
-    return Task(kind, labels, check_threshold(threshold))
+    return TASK_TYPES[kind](labels, threshold).check()
 
 
-def is_number(value) -> bool:
-    """A real, finite number (not a bool)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+def _distinct() -> list[type[Task]]:
+    return list(dict.fromkeys(TASK_TYPES.values()))
 
 
 def label_targets(
     column: Sequence, task: str | None = None, labels: Sequence[str] | None = None
 ) -> tuple[str, list[str], np.ndarray]:
-    """(task type, output names, targets) from a label column, or a one-line error naming the first bad row.
+    """(task name, output names, targets) from a label column, or a one-line error naming the first bad row.
 
-    single_label: integers 0..K-1 (K from labels, else the largest + 1), at least two classes present;
-    multi_label: a list per row of label names (order from labels, else sorted) or indices; multi-hot out;
-    regression: finite numbers. Without a task: lists mean multi-label, non-integer numbers regression.
+    Without a task, the first registered type whose matches() accepts the column (lists: multi-label,
+    fractional numbers: regression), else single-label.
     """
     values = list(column)
     if not values:
         raise LongbertError("no training texts")
-    if task is None:
-        first = values[0]
-        if isinstance(first, list | tuple | np.ndarray):
-            task = MULTI_LABEL
-        elif (
-            is_number(first)
-            and isinstance(first, float | np.floating)
-            and any(is_number(v) and float(v) != int(v) for v in values)
-        ):
-            task = REGRESSION
-        else:
-            task = SINGLE_LABEL
-    task = task_kind(task)
-    if task == REGRESSION:
-        for row, v in enumerate(values):
-            if not is_number(v):
-                raise LongbertError(f"row {row}: regression labels must be finite numbers, got {v!r}")
-        return task, list(labels or ["value"]), np.asarray(values, np.float32).reshape(-1, 1)
-    if task == MULTI_LABEL:
-        return task, *_multi_hot(values, labels)
-    for row, v in enumerate(values):
-        if not is_number(v) or float(v) != int(v) or v < 0:
-            hint = " (for a numeric target use --task regression)" if is_number(v) else ""
-            raise LongbertError(f"row {row}: single-label labels must be integers 0..K-1, got {v!r}{hint}")
-    targets = np.asarray(values, np.int64)
-    count = len(labels) if labels else int(targets.max()) + 1
-    if targets.max() >= count:
-        raise LongbertError(f"label {int(targets.max())} is out of range for {count} label names")
-    present = len(np.unique(targets))
-    if not labels and count > 2 and present < count:
-        raise LongbertError(
-            f"the largest label, {count - 1}, makes {count:,} classes but only {present} of them occur: "
-            "number the classes 0..K-1, or name all K with --labels"
-        )
-    names = (
-        list(labels) if labels else (["NEGATIVE", "POSITIVE"] if count == 2 else [f"LABEL_{i}" for i in range(count)])
-    )
-    return task, names, targets
-
-
-def _multi_hot(values: list, labels: Sequence[str] | None) -> tuple[list[str], np.ndarray]:
-    for row, v in enumerate(values):
-        if not isinstance(v, list | tuple | np.ndarray):
-            raise LongbertError(f"row {row}: multi-label labels must be a list of label names or indices, got {v!r}")
-    items = [item for v in values for item in v]
-    if all(isinstance(i, str) for i in items):
-        names = list(labels) if labels else sorted(set(items))
-        index = {name: k for k, name in enumerate(names)}
-        unknown = sorted(set(items) - set(index))
-        if unknown:
-            raise LongbertError(f"labels {unknown[:3]} are not among the label names {names}")
-        rows = [[index[i] for i in v] for v in values]
-    elif all(is_number(i) and float(i) == int(i) and i >= 0 for i in items):
-        rows = [[int(i) for i in v] for v in values]
-        count = len(labels) if labels else max((max(r) for r in rows if r), default=0) + 1
-        if any(i >= count for r in rows for i in r):
-            raise LongbertError(f"a label index is out of range for {count} label names")
-        names = list(labels) if labels else [f"LABEL_{i}" for i in range(count)]
-    else:
-        raise LongbertError("multi-label labels must be all label names or all indices 0..K-1")
-    targets = np.zeros((len(values), len(names)), np.float32)
-    for row, indices in enumerate(rows):
-        targets[row, indices] = 1.0
-    return names, targets
+    found = next((t for t in _distinct() if t.matches(values)), SingleLabel) if task is None else task_type(task)
+    return found.name, *found.targets(values, labels)

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,12 +23,13 @@ from tqdm.auto import tqdm
 from longbert.chunking import Chunking, Chunks, Strategy, Truncation, check_positive, chunk
 from longbert.classifier import LongTextClassifier
 from longbert.errors import LongbertError
+from longbert.files import fresh_dir, replace_dir, write_text_atomic
 from longbert.loading import load_pretrained, quiet_transformers
 from longbert.pooling import check_pooling
 from longbert.runtime import Runtime, describe_device, resolve_device, software_versions
-from longbert.scoring import collate, padded_width, token_budget_batches
+from longbert.scoring import padded_batches
 from longbert.settings import Settings, save_settings
-from longbert.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, Task, check_threshold, label_targets, task_kind
+from longbert.tasks import Task, check_threshold, label_targets, task_type
 
 if TYPE_CHECKING:  # pandas comes with the train extra; the core install never imports it
     import pandas as pd
@@ -64,7 +64,7 @@ class TrainConfig:
         if self.mode not in MODES:
             raise LongbertError(f"unknown training mode {self.mode!r}: use pooled or head")
         if self.task is not None:
-            task_kind(self.task)
+            task_type(self.task)
         check_threshold(self.threshold)
         check_pooling(self.pooling)  # strategies check themselves when made
         check_positive("epochs", self.epochs)
@@ -107,46 +107,42 @@ def split_validation(
     return frame.drop(validation.index).reset_index(drop=True), validation.reset_index(drop=True)
 
 
-def _forward(model, chunks, special, runtime: Runtime):
-    ids, mask = collate(chunks, special, pad_multiple=runtime.pad_multiple)
-    return model(input_ids=ids.to(runtime.device), attention_mask=mask.to(runtime.device)).logits.float()
-
-
 def accumulate_gradients(
     model, chunks: Chunks, targets: torch.Tensor, task: Task, pooling: str, special, runtime: Runtime
 ) -> float:
     """Back-propagate the pooled loss of a few texts' chunks into model's gradients; returns the loss.
 
-    Passes hold at most runtime.train_batch_tokens padded tokens (widths rounded as _forward pads them).
+    Passes are scoring.padded_batches under runtime.train_batch_tokens padded tokens.
     """
     device = runtime.device
-    ids = chunks.ids
     lengths = torch.from_numpy(chunks.lengths).float().to(device)
-    widths = [padded_width(len(c) + special.count, pad_multiple=runtime.pad_multiple) for c in ids]
-    passes = list(token_budget_batches(widths, runtime.train_batch_tokens))
+    passes = list(padded_batches(chunks.ids, special, replace(runtime, batch_tokens=runtime.train_batch_tokens)))
+
+    def forward(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
 
     def loss_of(logits: torch.Tensor) -> torch.Tensor:
         return task.loss(task.pool(logits, chunks.counts, pooling, lengths), targets)
 
     if len(passes) == 1:
-        loss = loss_of(_forward(model, ids, special, runtime))
+        index, ids, mask = passes[0]
+        loss = loss_of(forward(ids, mask)[torch.from_numpy(np.argsort(index)).to(device)])
         loss.backward()
         return loss.item()
     states, parts = [], []
     with torch.no_grad():
-        for index in passes:
+        for _, ids, mask in passes:
             states.append(_rng_state(device))
-            parts.append(_forward(model, [ids[i] for i in index], special, runtime))
-    logits = torch.empty((len(ids), parts[0].shape[1]), device=device)
-    for index, part in zip(passes, parts):
+            parts.append(forward(ids, mask))
+    logits = torch.empty((len(chunks.ids), parts[0].shape[1]), device=device)
+    for (index, _, _), part in zip(passes, parts):
         logits[torch.from_numpy(index).to(device)] = part
     logits.requires_grad_(True)
     loss = loss_of(logits)
     loss.backward()
-    for index, state in zip(passes, states):
+    for (index, ids, mask), state in zip(passes, states):
         _set_rng_state(device, state)
-        part = _forward(model, [ids[i] for i in index], special, runtime)
-        part.backward(logits.grad[torch.from_numpy(index).to(device)])
+        forward(ids, mask).backward(logits.grad[torch.from_numpy(index).to(device)])
     return loss.item()
 
 
@@ -193,9 +189,6 @@ def _optimizer(model, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=config.learning_rate)
 
 
-VALIDATION_METRIC = {SINGLE_LABEL: "accuracy", MULTI_LABEL: "micro_f1", REGRESSION: "mae"}
-
-
 def validation_scores(
     classifier: LongTextClassifier, texts: list[str], targets: np.ndarray, config, scale: tuple = (0.0, 1.0)
 ) -> dict:
@@ -207,28 +200,19 @@ def validation_scores(
     task = classifier.task
     encoded = classifier.encode(texts, spans=False, strategies=[config.strategy])
     scores = classifier.score(classifier.chunk(encoded, config.strategy))
-    pooled = np.nan_to_num(scores.pooled(config.pooling, task), nan=0.5) * scale[1] + scale[0]
+    pooled = task.filled(scores.pooled(config.pooling, task)) * scale[1] + scale[0]
     pooled = torch.from_numpy(pooled).float()
     loss = float(task.loss(pooled, torch.tensor(targets)))
-    out = pooled.numpy()
-    if task.kind == SINGLE_LABEL:
-        metric = float((out.argmax(1) == targets).mean())
-    elif task.kind == MULTI_LABEL:
-        chosen = out >= task.threshold
-        true_positive = float((chosen & (targets > 0.5)).sum())
-        metric = 2 * true_positive / max(float(chosen.sum() + (targets > 0.5).sum()), 1.0)
-    else:
-        metric = float(np.abs(out - targets).mean())
-    return {VALIDATION_METRIC[task.kind]: metric, "loss": loss}
+    return {task.metric: task.validation_metric(pooled.numpy(), targets), "loss": loss}
 
 
-def selection_score(record: dict, task: str) -> tuple[float, ...]:
-    """How epochs are ranked (higher is better): the validation metric, then the validation loss."""
-    metric = record.get(f"validation_{VALIDATION_METRIC[task]}")
-    loss = record.get("validation_loss", record["train_loss"])
+def selection_score(record: dict, task: Task | type[Task]) -> tuple[float, ...]:
+    """How epochs are ranked (higher is better): the task's validation metric, then the validation loss."""
+    metric = record.get(f"validation_{task.metric}")
+    loss = record.get("validation_loss", record.get("train_loss"))
     if metric is None:
         return (-loss,)
-    return (-metric if task == REGRESSION else metric, -loss)
+    return (metric if task.higher_is_better else -metric, -loss)
 
 
 def output_layer_name(model) -> str:
@@ -269,30 +253,16 @@ def check_out_dir(out: str | Path, overwrite: bool = False) -> Path:
     return out
 
 
-def _replace_dir(staging: Path, out: Path) -> None:
-    """Put a completely written staging directory in out's place (out's old contents, card included, go)."""
-    if out.exists():
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(out, old)
-        os.replace(staging, out)
-        shutil.rmtree(old)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging, out)
-
-
-def _save(model, tokenizer, config: TrainConfig, out: Path, history: list[dict], about: dict, scale=None) -> None:
+def _save(classifier, config: TrainConfig, out: Path, history: list[dict], about: dict, scale=None) -> None:
     """Save the model, tokenizer, settings and training.json to out as one set: written whole beside it, then
     renamed into place, so a kill while saving leaves the previous save (or none), never a mix."""
-    staging = out.with_name(f".{out.name}.saving")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    _write_model(model, tokenizer, config, staging, history, about, scale)
-    _replace_dir(staging, out)
+    staging = fresh_dir(out.with_name(f".{out.name}.saving"))
+    _write_model(classifier, config, staging, history, about, scale)
+    replace_dir(staging, out)  # out's old contents, card included, go
 
 
-def _write_model(model, tokenizer, config: TrainConfig, out: Path, history: list[dict], about: dict, scale) -> None:
+def _write_model(classifier, config: TrainConfig, out: Path, history: list[dict], about: dict, scale) -> None:
+    model, tokenizer = classifier.model, classifier.tokenizer
     dtype = getattr(torch, config.save_dtype)
     state = {k: v.detach().float().cpu() if v.is_floating_point() else v.cpu() for k, v in model.state_dict().items()}
     if scale is not None:  # the outputs were standardized: fold (mean, std) back into the output layer
@@ -304,16 +274,64 @@ def _write_model(model, tokenizer, config: TrainConfig, out: Path, history: list
     with quiet_transformers():  # no "Writing model shards" bar for one file at every best epoch
         model.save_pretrained(out, state_dict=state, safe_serialization=True)
     tokenizer.save_pretrained(out)
-    save_settings(config.settings, out)
+    save_settings(classifier.settings, out)
     _write_record(out, about, config, history)
 
 
 def _write_record(out: Path, about: dict, config: TrainConfig, history: list[dict], **run) -> None:
     """training.json: how the run was started, its settings and history, and (at the end) how it ran."""
     record = {**about, "config": asdict(config), "history": history, **run}
-    temporary = out / ".training.json.tmp"
-    temporary.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(temporary, out / "training.json")
+    write_text_atomic(out / "training.json", json.dumps(record, indent=2) + "\n")
+
+
+def training_data(
+    frame: pd.DataFrame, validation: pd.DataFrame | None, config: TrainConfig, labels: list[str] | None
+) -> tuple[Task, pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray, tuple | None]:
+    """(task, training rows, validation rows, targets, validation targets, scale) of labelled rows: the task from
+    config.task or the labels, a validation split where none is given, and regression targets standardized."""
+    if frame.empty:
+        raise LongbertError("no training texts")
+    name, labels, targets = label_targets(frame["label"], config.task, labels)
+    kind = task_type(name)
+    kind.check_training(targets)
+    if validation is None:
+        frame, validation = split_validation(frame, config.validation_fraction, config.seed, kind.stratify)
+        _, labels, targets = label_targets(frame["label"], name, labels)
+    validation_targets = label_targets(validation["label"], name, labels)[2] if len(validation) else targets[:0]
+    scale = standardization(targets) if kind.standardize else None
+    if scale is not None:
+        targets = ((targets - scale[0]) / scale[1]).astype(np.float32)
+    return kind(tuple(labels), config.threshold), frame, validation, targets, validation_targets, scale
+
+
+def _epoch(classifier, chunks: Chunks, targets: np.ndarray, usable: np.ndarray, epoch: int, config, runtime,
+           accelerator, optimizer, scheduler, bar) -> dict:  # fmt: skip
+    """One epoch of optimizer steps over the usable texts in a seeded order; returns its record (loss, seconds)."""
+    model, world, rank = classifier.model, accelerator.num_processes, accelerator.process_index
+    # Train under the classifier's own autocast choice when it is bf16 (fp16 would need loss scaling).
+    autocast = runtime.autocast if runtime.autocast == torch.bfloat16 else None
+    model.train()
+    order = np.random.default_rng(config.seed + epoch).permutation(usable)
+    losses, tokens, start = [], 0, time.perf_counter()
+    for step in range(len(usable) // config.batch_texts):
+        mine = order[step * config.batch_texts : (step + 1) * config.batch_texts][rank::world]
+        batch = chunks.select(mine)
+        target = torch.from_numpy(targets[mine]).to(accelerator.device)
+        with torch.autocast(accelerator.device.type, dtype=autocast, enabled=autocast is not None):
+            loss = accumulate_gradients(model, batch, target, classifier.task, config.pooling, classifier.special,
+                                        runtime)  # fmt: skip
+        average_gradients(model, world)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss)
+        tokens += int(batch.lengths.sum()) * world
+        elapsed = time.perf_counter() - start
+        bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(losses[-20:]):.4f}", tok_s=f"{tokens / elapsed:,.0f}")
+        bar.update(1)
+    model.eval()
+    return {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "seconds": time.perf_counter() - start}
 
 
 def train(
@@ -341,99 +359,58 @@ def train(
 
     config.validate()
     out = check_out_dir(out_dir, overwrite)
-    if frame.empty:
-        raise LongbertError("no training texts")
-    kind, labels, targets = label_targets(frame["label"], config.task, labels)
-    if kind == SINGLE_LABEL and len(np.unique(targets)) < 2:
-        raise LongbertError(f"training needs at least two classes: every label is {int(targets[0])}")
-    if validation is None:
-        frame, validation = split_validation(frame, config.validation_fraction, config.seed, kind == SINGLE_LABEL)
-        kind, labels, targets = label_targets(frame["label"], kind, labels)
-    validation_targets = label_targets(validation["label"], kind, labels)[2] if len(validation) else targets[:0]
-    scale = standardization(targets) if kind == REGRESSION else None
-    if scale is not None:
-        targets = ((targets - scale[0]) / scale[1]).astype(np.float32)
-
-    cuda = resolve_device(device).type == "cuda"
-    # bf16 autocast (below) is done with torch.autocast, not Accelerator(mixed_precision=...), whose
-    # process-wide state allows one setting per process.
-    accelerator = Accelerator(cpu=not cuda)
+    task, frame, validation, targets, validation_targets, scale = training_data(frame, validation, config, labels)
+    # bf16 autocast is done with torch.autocast, not Accelerator(mixed_precision=...), whose process-wide state
+    # allows one setting per process.
+    accelerator = Accelerator(cpu=resolve_device(device).type != "cuda")
     set_seed(config.seed)
-    id2label = dict(enumerate(labels))
+    id2label = dict(enumerate(task.labels))
     model, tokenizer, _ = load_pretrained(
-        model_name, new_head=True, num_labels=len(labels), id2label=id2label,
-        label2id={v: k for k, v in id2label.items()}, problem_type=kind, ignore_mismatched_sizes=True,
+        model_name, new_head=True, num_labels=len(task.labels), id2label=id2label,
+        label2id={v: k for k, v in id2label.items()}, problem_type=task.problem_type, ignore_mismatched_sizes=True,
     )  # fmt: skip
-    classifier = LongTextClassifier(
-        model, tokenizer, settings=config.settings, device=accelerator.device, precision=config.precision
-    )
+    settings = replace(config.settings, task=None if task.problem_type else task.name)
+    classifier = LongTextClassifier(model, tokenizer, settings=settings, device=accelerator.device,
+                                    precision=config.precision, task=task)  # fmt: skip
     runtime = classifier.runtime.with_options(config.batch_tokens)
-    # Train under the classifier's own autocast choice when it is bf16 (fp16 would need loss scaling).
-    autocast = runtime.autocast if runtime.autocast == torch.bfloat16 else None
     encoded = classifier.encode(frame["text"].tolist(), spans=False, strategies=[config.strategy])
     chunks = chunk(encoded, config.strategy, classifier.max_chunk_size, config.max_chunks)
-    keep = np.array(chunks.counts) > 0
-    if not keep.all() and accelerator.is_main_process:
-        print(f"skipping {int((~keep).sum())} training texts without tokens")
-
-    optimizer = _optimizer(model, config)
-    usable = np.flatnonzero(keep)
-    world, rank = accelerator.num_processes, accelerator.process_index
+    usable = np.flatnonzero(np.array(chunks.counts) > 0)
+    if len(usable) < len(frame) and accelerator.is_main_process:
+        print(f"skipping {len(frame) - len(usable)} training texts without tokens")
+    world = accelerator.num_processes
     steps_per_epoch = len(usable) // config.batch_texts
     if steps_per_epoch == 0 or config.batch_texts < world:
         raise LongbertError(
             f"{len(usable)} texts give no full batch of {config.batch_texts} texts over {world} processes"
         )
+    optimizer = _optimizer(model, config)
     total_steps = steps_per_epoch * config.epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
-
     history, best, saved_epoch = [], None, None
     bar = tqdm(total=total_steps, desc="training", disable=not (progress and accelerator.is_main_process))
     for epoch in range(config.epochs):
-        model.train()
-        order = np.random.default_rng(config.seed + epoch).permutation(usable)
-        losses, tokens, start = [], 0, time.perf_counter()
-        for step in range(steps_per_epoch):
-            mine = order[step * config.batch_texts : (step + 1) * config.batch_texts][rank::world]
-            batch = chunks.select(mine)
-            target = torch.from_numpy(targets[mine]).to(accelerator.device)
-            with torch.autocast(accelerator.device.type, dtype=autocast, enabled=autocast is not None):
-                loss = accumulate_gradients(
-                    model, batch, target, classifier.task, config.pooling, classifier.special, runtime
-                )
-            average_gradients(model, world)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            losses.append(loss)
-            tokens += int(batch.lengths.sum()) * world
-            elapsed = time.perf_counter() - start
-            bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(losses[-20:]):.4f}", tok_s=f"{tokens / elapsed:,.0f}")
-            bar.update(1)
-        model.eval()
-        record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "seconds": time.perf_counter() - start}
+        record = _epoch(classifier, chunks, targets, usable, epoch, config, runtime, accelerator, optimizer,
+                        scheduler, bar)  # fmt: skip
         if scale is not None:
             record["train_loss"] *= float(np.mean(scale[1] ** 2))  # in the targets' units, like validation
         if accelerator.is_main_process:
-            scores = validation_scores(
-                classifier, validation["text"].tolist(), validation_targets, config, scale or (0.0, 1.0)
-            )
+            scores = validation_scores(classifier, validation["text"].tolist(), validation_targets, config,
+                                       scale or (0.0, 1.0))  # fmt: skip
             record |= {f"validation_{k}": v for k, v in scores.items()}
         history.append(record)
-        score = selection_score(record, kind)
+        score = selection_score(record, task)
         if accelerator.is_main_process and (best is None or score > best):
             best, saved_epoch = score, epoch + 1
-            _save(model, tokenizer, config, out, history, about or {}, scale)
+            _save(classifier, config, out, history, about or {}, scale)
         accelerator.wait_for_everyone()
     bar.close()
     checksum = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1)
     checksums = accelerator.gather(checksum.to(accelerator.device)).cpu().tolist()
-    result = {"history": history, "processes": world, "rank_checksums": checksums}
     if accelerator.is_main_process:
         _write_record(
             out, about or {}, config, history, saved_epoch=saved_epoch, processes=world, rank_checksums=checksums,
-            device=describe_device(accelerator.device), versions=_versions(), train_texts=len(frame), task=kind,
+            device=describe_device(accelerator.device), versions=_versions(), train_texts=len(frame), task=task.name,
             validation_texts=len(validation),
         )  # fmt: skip
-    return result
+    return {"history": history, "processes": world, "rank_checksums": checksums}

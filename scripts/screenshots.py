@@ -10,9 +10,9 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app import example_reviews
 from bench.load import free_port, start_app
-from views import readable
+from ui.demo import example_reviews
+from ui.views import readable
 
 SERVE = "--serve" in sys.argv
 PORT = free_port() if SERVE else None

@@ -14,8 +14,11 @@ from conftest import save_tiny_model
 
 pytest.importorskip("gradio")
 
-import app
+from eval.results import Results
 from eval.run import evaluate, parse_grid
+from longbert import Chunking
+from longbert.data import SAMPLE
+from ui import config, controls, dashboard, demo, layout, models, runs, views
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +27,7 @@ def results_dir(tmp_path_factory):
 
     varied = save_tiny_model(tmp_path_factory.mktemp("varied"), init=0.5)  # its settings disagree on some reviews
     classifier = LongTextClassifier.from_pretrained(varied, device="cpu")
-    frame = pd.read_parquet(app.SAMPLE).head(40)
+    frame = pd.read_parquet(SAMPLE).head(40)
     out = tmp_path_factory.mktemp("results")
     evaluate(classifier, frame, model="tiny", chunkings=parse_grid("510/510/1,128/64/1"), out_dir=out, progress=False)
     return out
@@ -38,12 +41,12 @@ def environment(monkeypatch, model_dir, results_dir):
 
 
 def test_classify_shows_verdict_chart_and_shaded_chunks(model_dir):
-    review = app.example_reviews()[0]
-    verdict, chart, shaded = app.classify(review, str(model_dir), 510, 255, 1, "mean")
+    review = demo.example_reviews()[0]
+    verdict, chart, shaded = demo.classify(review, str(model_dir), 510, 255, 1, "mean")
     assert verdict.startswith("### ") and "Head truncation" in verdict
     assert "tokens" in verdict
     bars = chart.data[0]
-    prediction = app.classifier_for(str(model_dir)).predict(review, app.Chunking(510, 255, 1))[0]
+    prediction = models.classifier_for(str(model_dir)).predict(review, Chunking(510, 255, 1))[0]
     assert len(bars.y) == len(prediction.chunks) > 5
     assert np.allclose(bars.customdata, [c.probabilities[1] for c in prediction.chunks])
     assert bars.base == 0.5 and np.allclose(np.asarray(bars.y) + 0.5, bars.customdata), "bars grow from 0.5"
@@ -55,121 +58,122 @@ def test_classify_shows_verdict_chart_and_shaded_chunks(model_dir):
 
 def test_classify_turns_bad_input_into_messages(model_dir):
     model = str(model_dir)
-    assert "stride (600) must not exceed" in app.classify("good film", model, 510, 600, 1, "mean")[0]
-    assert "exceeds what the model allows" in app.classify("good film", model, 600, 600, 1, "mean")[0]
-    assert "unknown pooling" in app.classify("good film", model, 510, 510, 1, "sum")[0]
-    assert app.classify("  \n ", model, 510, 510, 1, "mean")[0].startswith("Paste a review")
-    assert "limit here is" in app.classify("x" * (app.MAX_CHARS + 1), model, 510, 510, 1, "mean")[0]
-    assert "is not offered here" in app.classify("good film", "someone/missing-model", 510, 510, 1, "mean")[0]
-    assert "stride must be a whole number, got 'x'" in app.classify("good film", model, 510, "x", 1, "mean")[0]
-    assert "minimal_chunk_size must be a whole number" in app.classify("good film", model, 510, 1, math.nan, "mean")[0]
-    assert "no words to classify" in app.classify("<br /><br />", model, 510, 510, 1, "mean")[0]
-    assert "lone surrogate" in app.classify("a \ud800 b", model, 510, 510, 1, "mean")[0]
+    assert "stride (600) must not exceed" in demo.classify("good film", model, 510, 600, 1, "mean")[0]
+    assert "exceeds what the model allows" in demo.classify("good film", model, 600, 600, 1, "mean")[0]
+    assert "unknown pooling" in demo.classify("good film", model, 510, 510, 1, "sum")[0]
+    assert demo.classify("  \n ", model, 510, 510, 1, "mean")[0].startswith("Paste a review")
+    assert "limit here is" in demo.classify("x" * (config.MAX_CHARS + 1), model, 510, 510, 1, "mean")[0]
+    assert "is not offered here" in demo.classify("good film", "someone/missing-model", 510, 510, 1, "mean")[0]
+    assert "stride must be a whole number, got 'x'" in demo.classify("good film", model, 510, "x", 1, "mean")[0]
+    assert "minimal_chunk_size must be a whole number" in demo.classify("good film", model, 510, 1, math.nan, "mean")[0]
+    assert "no words to classify" in demo.classify("<br /><br />", model, 510, 510, 1, "mean")[0]
+    assert "lone surrogate" in demo.classify("a \ud800 b", model, 510, 510, 1, "mean")[0]
 
 
 def test_classify_refuses_too_many_chunks_and_names_the_smallest_stride_that_fits(model_dir, monkeypatch):
-    monkeypatch.setattr(app, "MAX_CHUNKS", 8)
-    model, review = str(model_dir), app.example_reviews()[0]
-    refused = app.classify(review, model, 510, 16, 1, "mean")
+    monkeypatch.setattr(config, "MAX_CHUNKS", 8)
+    model, review = str(model_dir), demo.example_reviews()[0]
+    refused = demo.classify(review, model, 510, 16, 1, "mean")
     assert refused[1:] == (None, "") and "LONGBERT_MAX_CHUNKS" in refused[0]
     stride = int(re.search(r"a stride of (\d+) or more fits", refused[0]).group(1))
-    assert "limit here is 8" in app.classify(review, model, 510, stride - 1, 1, "mean")[0]
-    verdict = app.classify(review, model, 510, stride, 1, "mean")[0]
+    assert "limit here is 8" in demo.classify(review, model, 510, stride - 1, 1, "mean")[0]
+    verdict = demo.classify(review, model, 510, stride, 1, "mean")[0]
     assert int(re.search(r"of (\d+) chunks", verdict).group(1)) <= 8
-    assert "raise chunk_size" in app.classify(review, model, 32, 32, 1, "mean")[0]
+    assert "raise chunk_size" in demo.classify(review, model, 32, 32, 1, "mean")[0]
 
 
 def test_demo_clamps_stride_and_minimal_in_the_same_request(model_dir):
-    review = app.example_reviews()[2]
-    verdict, _, _, stride, minimal = app.demo(review, str(model_dir), 100, 510, 300, "mean")
+    review = demo.example_reviews()[2]
+    verdict, _, _, stride, minimal = demo.demo(review, str(model_dir), 100, 510, 300, "mean")
     assert stride["value"] == 100 and minimal["value"] == 100, "the sliders are set to what was used"
     assert "stride lowered to chunk_size (100)" in verdict and "of " in verdict
-    verdict, _, _, stride, minimal = app.demo(review, str(model_dir), 400, 200, 1, "mean")
+    verdict, _, _, stride, minimal = demo.demo(review, str(model_dir), 400, 200, 1, "mean")
     assert stride == {"__type__": "update"} and minimal == {"__type__": "update"}, "nothing to move"
     assert "lowered" not in verdict
-    assert "stride (9999) must not exceed" in app.demo(review, str(model_dir), 400, 9999, 1, "mean")[0]
+    assert "stride (9999) must not exceed" in demo.demo(review, str(model_dir), 400, 9999, 1, "mean")[0]
 
 
 def test_changing_only_the_pooling_re_pools_the_scores_already_computed(model_dir, monkeypatch):
-    review = app.example_reviews()[0]
-    app.scored_chunks.cache_clear()
+    review = demo.example_reviews()[0]
+    models.scored_chunks.cache_clear()
     calls = []
-    classifier = app.classifier_for(str(model_dir))
+    classifier = models.classifier_for(str(model_dir))
     real = classifier.scorer
     monkeypatch.setattr(classifier, "scorer", lambda chunks, **kw: calls.append(len(chunks)) or real(chunks, **kw))
-    mean = app.classify(review, str(model_dir), 256, 128, 1, "mean")[0]
+    mean = demo.classify(review, str(model_dir), 256, 128, 1, "mean")[0]
     scored = len(calls)
-    maximum = app.classify(review, str(model_dir), 256, 128, 1, "max")[0]
+    maximum = demo.classify(review, str(model_dir), 256, 128, 1, "max")[0]
     assert len(calls) == scored, "no chunk is scored again"
     assert "max of" in maximum and "mean of" in mean
-    expected = classifier.predict(review, app.Chunking(256, 128, 1), "max")[0]
+    expected = classifier.predict(review, Chunking(256, 128, 1), "max")[0]
     assert f"{max(expected.probabilities):.1%}" in maximum
 
 
 def test_the_demo_covers_truncations_and_opens_results_settings():
-    assert app.controls_for("chunk 256/192/64 max") == (256, 192, 64, "max", app.FIXED)
-    assert app.controls_for("sentences 510/510/1 mean") == (510, 510, 1, "mean", app.SENTENCES)
-    assert app.controls_for("head+tail 128+382")[0] == 510 and app.controls_for("head+tail 128+382")[4] == app.HEAD_TAIL
+    assert controls.controls_for("chunk 256/192/64 max") == (256, 192, 64, "max", controls.FIXED)
+    assert controls.controls_for("sentences 510/510/1 mean") == (510, 510, 1, "mean", controls.SENTENCES)
+    head_tail = controls.controls_for("head+tail 128+382")
+    assert head_tail[0] == 510 and head_tail[4] == controls.HEAD_TAIL
     for setting in ("head 510", "tail 510", "head+tail 128+382", "chunk 128/64/32 median"):
-        size, stride, minimal, pooling, cut = app.controls_for(setting)
-        strategy = app.demo_strategy(cut, size, stride, minimal)[0]
+        size, stride, minimal, pooling, cut = controls.controls_for(setting)
+        strategy = controls.demo_strategy(cut, size, stride, minimal)[0]
         expected = setting.rsplit(" ", 1)[0] if setting.startswith("chunk") else setting
         assert strategy.name == expected and pooling == ("median" if setting.startswith("chunk") else "mean")
 
 
 def test_examples_show_line_breaks_not_markup():
-    review = app.example_reviews()[0]
+    review = demo.example_reviews()[0]
     assert "<br" in review
-    readable = app.views.readable(review)
+    readable = views.readable(review)
     assert "<br" not in readable and "\n" in readable
-    assert app.views.readable("a<br /><br />b <i>c</i>") == "a\n\nb c"
+    assert views.readable("a<br /><br />b <i>c</i>") == "a\n\nb c"
 
 
 def test_run_evaluation_scores_a_sample_and_refuses_what_it_cannot(model_dir, monkeypatch):
-    note, table, accuracy, buckets = app.run_evaluation(str(model_dir), 20, "510/510/1", ["mean", "max"])
+    note, table, accuracy, buckets = runs.run_evaluation(str(model_dir), 20, "510/510/1", ["mean", "max"])
     assert note.startswith("Scored 20 reviews")
     assert set(table["source"]) == {"run: 20 reviews"}
     assert table["accuracy"].str.endswith("%").all(), "percentages, as in the dashboard's table"
     assert "chunk 510/510/1 max" in set(table["setting"])
     assert accuracy is not None and buckets is not None
-    assert "Error" in app.run_evaluation(str(model_dir), 20, "head", ["mean"])[0]
-    assert "at least one pooling" in app.run_evaluation(str(model_dir), 20, "510/510/1", [])[0]
-    monkeypatch.setattr(app, "MAX_RUN_CHUNKS", 100)
-    assert "limit here is 100" in app.run_evaluation(str(model_dir), 20, "510/16/1", ["mean"])[0]
+    assert "Error" in runs.run_evaluation(str(model_dir), 20, "head", ["mean"])[0]
+    assert "at least one pooling" in runs.run_evaluation(str(model_dir), 20, "510/510/1", [])[0]
+    monkeypatch.setattr(config, "MAX_RUN_CHUNKS", 100)
+    assert "limit here is 100" in runs.run_evaluation(str(model_dir), 20, "510/16/1", ["mean"])[0]
 
 
 def test_ab_comparison_pairs_reviews_and_opens_a_disagreement_with_both_settings(results_dir):
-    label = next(iter(app.result_sets()))
-    note, figure, table = app.ab_compare(label, "head 510", label, "chunk 128/64/1 max")
-    summary = app.results_of(label)
-    predictions = summary["predictions"]
+    label = next(iter(dashboard.result_sets()))
+    note, figure, table = dashboard.ab_compare(label, "head 510", label, "chunk 128/64/1 max")
+    summary = dashboard.results_of(label)
+    predictions = summary.predictions
     head, other = predictions["head 510"] >= 0.5, predictions["chunk 128/64/1 max"] >= 0.5
     assert len(table) == int((head != other).sum()) >= 2
     right_a, right_b = head == predictions["label"].astype(bool), other == predictions["label"].astype(bool)
     assert f"A alone right on {int((right_a & ~right_b).sum())}, B alone on {int((right_b & ~right_a).sum())}" in note
     assert "McNemar p" in note and len(figure.data[0].x) == 4
-    assert "Cannot compare" in app.ab_compare(label, "head 510", label, "no such setting")[0]
+    assert "Cannot compare" in dashboard.ab_compare(label, "head 510", label, "no such setting")[0]
     for row in (len(table) - 1, 0):
         event = type("Event", (), {"index": [row, 0]})()
-        opened = app.open_pair(label, "head 510", label, "chunk 128/64/1 max", table, event)
+        opened = dashboard.open_pair(label, "head 510", label, "chunk 128/64/1 max", table, event)
         text = opened[0]
         review = predictions[predictions["review_id"] == table["review_id"].iloc[row]]
-        assert text == app.views.readable(app.review_text(int(review["review_id"].iloc[0]), summary))
-        assert opened[1:6] == (510, 510, 1, "mean", app.HEAD_ONLY) and opened[6] is True
-        assert opened[7:12] == (128, 64, 1, "max", app.FIXED) and opened[12].selected == "demo"
+        assert text == views.readable(dashboard.review_text(int(review["review_id"].iloc[0]), summary))
+        assert opened[1:6] == (510, 510, 1, "mean", controls.HEAD_ONLY) and opened[6] is True
+        assert opened[7:12] == (128, 64, 1, "max", controls.FIXED) and opened[12].selected == "demo"
 
 
 def test_dashboard_figures_cover_the_settings_space(results_dir):
     from eval import compare, figures
 
-    label = next(iter(app.result_sets()))
-    table = compare.settings_table(app.results_of(label))
+    label = next(iter(dashboard.result_sets()))
+    table = compare.settings_table(dashboard.results_of(label))
     assert {"tokens_per_review", "chunks_per_review", "stride_share", "minimal_share"} <= set(table.columns)
-    lines = app.length_lines(label, ["chunk 128/64/1 max"])
+    lines = dashboard.length_lines(label, ["chunk 128/64/1 max"])
     assert [t.name for t in lines.data] == ["head 510", "chunk 128/64/1 max"], "head is always the reference"
     assert len(lines.data[0].x) >= 5, "length deciles"
-    assert app.length_lines(label, ["chunk 510/510/1 mean"] * 9).data, "repeats and extras are dropped"
-    cost = app.cost_chart(label, "accuracy", "tokens_per_review")
+    assert dashboard.length_lines(label, ["chunk 510/510/1 mean"] * 9).data, "repeats and extras are dropped"
+    cost = dashboard.cost_chart(label, "accuracy", "tokens_per_review")
     assert any(t.name == "frontier" for t in cost.data)
     heat = figures.heatmap_figure(table, "accuracy", "mean", "1 token")
     assert heat.data[0].z.shape == (2, 2), "stride shares 100% and 50% x chunk sizes 128 and 510"
@@ -188,9 +192,9 @@ def server(model_dir, results_dir):
         patch.setenv("LONGBERT_MODEL", str(model_dir))
         patch.setenv("LONGBERT_RESULTS", str(results_dir))
         patch.setenv("LONGBERT_IMDB", "sample")
-        blocks = app.build_app().queue(default_concurrency_limit=2, max_size=64)
+        blocks = layout.build_app().queue(default_concurrency_limit=2, max_size=64)
         port = free_port()
-        blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.LAUNCH)
+        blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **layout.LAUNCH)
         yield f"http://127.0.0.1:{port}/"
         blocks.close()
 
@@ -199,7 +203,7 @@ def test_client_predict_and_evaluate_endpoints(server, model_dir):
     from gradio_client import Client
 
     client = Client(server, verbose=False)
-    review = app.example_reviews()[0]
+    review = demo.example_reviews()[0]
     verdict, _, shaded = client.predict(
         review, str(model_dir), 510, 510, 1, "mean", "fixed windows", api_name="/predict"
     )
@@ -231,20 +235,22 @@ def test_every_handler_that_runs_the_model_is_wrapped_for_zerogpu(monkeypatch):
     fake_spaces = types.SimpleNamespace(GPU=lambda function: wrapped.append(function.__name__) or function)
     monkeypatch.setitem(sys.modules, "spaces", fake_spaces)
     try:
-        importlib.reload(app)
+        for module in (config, demo, runs):
+            importlib.reload(module)
         assert sorted(wrapped) == ["classify", "run_evaluation"]
     finally:
         monkeypatch.delitem(sys.modules, "spaces")
-        importlib.reload(app)
+        for module in (config, demo, runs):
+            importlib.reload(module)
 
 
 def test_examples_include_one_that_truncation_gets_wrong_and_chunking_right():
     from longbert import HEAD
     from longbert.bundled import BUNDLED_MODEL_DIR
 
-    reviews = app.example_reviews()
+    reviews = demo.example_reviews()
     assert len(reviews) == 3
-    classifier = app.load_classifier(str(BUNDLED_MODEL_DIR))
+    classifier = models.load_classifier(str(BUNDLED_MODEL_DIR))
     head = classifier.predict(reviews[1], HEAD)[0]
     chunked = classifier.predict(reviews[1])[0]
     assert len(chunked.chunks) >= 2 and head.label != chunked.label
@@ -253,8 +259,8 @@ def test_examples_include_one_that_truncation_gets_wrong_and_chunking_right():
 def test_twenty_concurrent_long_reviews_are_all_answered_correctly(server, model_dir):
     from gradio_client import Client
 
-    reviews = app.example_reviews()
-    expected = {r: app.classify(r, str(model_dir), 510, 510, 1, "mean")[0].splitlines()[0] for r in reviews}
+    reviews = demo.example_reviews()
+    expected = {r: demo.classify(r, str(model_dir), 510, 510, 1, "mean")[0].splitlines()[0] for r in reviews}
 
     def one(i):
         client = Client(server, verbose=False)
@@ -322,12 +328,10 @@ def test_browser_sliders_examples_and_compare_mode(server, browser_page):
     joins = []
     page.on("request", lambda r: joins.append(r.url) if r.method == "POST" and "queue/join" in r.url else None)
     page.goto(server)
-    page.get_by_text(app.views.readable(app.example_reviews()[0])[:40]).first.click()  # an example classifies
+    page.get_by_text(views.readable(demo.example_reviews()[0])[:40]).first.click()  # an example classifies
     page.get_by_text("Head truncation").wait_for(timeout=30_000)
     assert (
-        page.get_by_label("Review", exact=True)
-        .input_value()
-        .startswith(app.views.readable(app.example_reviews()[0])[:40])
+        page.get_by_label("Review", exact=True).input_value().startswith(views.readable(demo.example_reviews()[0])[:40])
     )
     settled(page)
     for label, start, end in (("chunk_size (tokens)", 0.99, 0.2), ("stride (<= chunk_size)", 0.99, 0.3),
@@ -369,15 +373,15 @@ def test_browser_ab_comparison_opens_a_disagreement_in_the_demo(server, browser_
     page.get_by_label("B: setting").click()
     page.get_by_role("option", name="chunk 128/64/1 max").click()
     page.get_by_text(re.compile(r"B chunk 128/64/1 max")).first.wait_for(timeout=30_000)
-    label = next(iter(app.result_sets()))
-    table = app.ab_compare(label, "head 510", label, "chunk 128/64/1 max")[2]
+    label = next(iter(dashboard.result_sets()))
+    table = dashboard.ab_compare(label, "head 510", label, "chunk 128/64/1 max")[2]
     assert len(table) >= 1, "the tiny model's head and 128/64/1 max disagree somewhere"
     review_id = int(table["review_id"].iloc[0])
     page.get_by_text(str(review_id), exact=True).locator("visible=true").first.click()
     page.get_by_text("chunk_size B (tokens)").wait_for(timeout=10_000)
     page.wait_for_function("document.querySelectorAll('h3').length >= 2", timeout=30_000)
-    text = app.review_text(review_id, app.results_of(label))
-    assert page.get_by_label("Review", exact=True).input_value() == app.views.readable(text).replace("\r\n", "\n")
+    text = dashboard.review_text(review_id, dashboard.results_of(label))
+    assert page.get_by_label("Review", exact=True).input_value() == views.readable(text).replace("\r\n", "\n")
     assert page.get_by_label("number input for chunk_size B (tokens)").input_value() == "128"
     assert page.get_by_label("number input for stride B (<= chunk_size)").input_value() == "64"
 
@@ -386,7 +390,7 @@ def test_browser_stop_stops_the_servers_scoring(server, browser_page, monkeypatc
     from gradio_client import Client
 
     calls = []
-    classifier = app.classifier_for(app.model_choices()[0])
+    classifier = models.classifier_for(models.model_choices()[0])
     real = classifier.scorer
 
     def slow(chunks, *, progress=False):  # a slow model: each slice of chunks takes a while
@@ -395,7 +399,7 @@ def test_browser_stop_stops_the_servers_scoring(server, browser_page, monkeypatc
         return real(chunks, progress=progress)
 
     monkeypatch.setattr(classifier, "scorer", slow)
-    monkeypatch.setattr(app, "MAX_RUN_CHUNKS", 10**6)
+    monkeypatch.setattr(config, "MAX_RUN_CHUNKS", 10**6)
     page = browser_page.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(server)
     page.get_by_role("tab", name="Evaluation").click()
@@ -438,6 +442,6 @@ def test_browser_evaluation_tab_at_400_px(server, browser_page, tmp_path):
 
 def test_review_text_tells_apart_the_two_reviews_of_one_id():
     frame = pd.DataFrame({"review_id": [7, 7], "label": [0, 1], "text": ["the negative one", "the positive one"]})
-    summary = {"disagreements": frame}
-    assert app.review_text(7, summary, label=1) == "the positive one"
-    assert app.review_text(7, summary, label=0) == "the negative one"
+    summary = Results({}, [], frame.drop(columns="text"), frame)
+    assert dashboard.review_text(7, summary, label=1) == "the positive one"
+    assert dashboard.review_text(7, summary, label=0) == "the negative one"

@@ -45,9 +45,10 @@ def test_one_encoding_serves_several_strategies(classifier):
     encoded = classifier.encode(REVIEWS)
     for strategy, pooling in [(Chunking(128, 64, 16), "max"), (HEAD_TAIL, None)]:
         reference = classifier.predict(REVIEWS, strategy, pooling)
-        assert_same_predictions(reference, classifier.predict_encoded(encoded, strategy, pooling))
+        scores = classifier.score(classifier.chunk(encoded, strategy))
+        assert_same_predictions(reference, classifier.pool(scores, encoded, pooling))
     with pytest.raises(LongbertError, match="unknown pooling"):
-        classifier.predict_encoded(encoded, pooling="sum")
+        classifier.pool(scores, encoded, pooling="sum")
 
 
 def test_streaming_in_groups_equals_one_call_and_reads_input_lazily(classifier, monkeypatch):
@@ -93,7 +94,7 @@ def test_prediction_fields(classifier):
     assert np.allclose(prediction.probabilities, mean, atol=1e-6)
     assert prediction.chunks[0].span[0] == 0
     assert prediction.chunks[-1].span[1] == len(text.rstrip())
-    record = prediction.to_dict(classifier.labels)
+    record = prediction.to_dict()
     assert record["num_chunks"] == len(prediction.chunks)
     assert set(record["probabilities"]) == {"NEGATIVE", "POSITIVE"}
 
@@ -125,7 +126,7 @@ def test_empty_and_whitespace_texts_have_no_label(classifier):
         assert predictions[index].chunks == ()
         assert predictions[index].num_tokens == 0
     assert predictions[2] == classifier.predict(REVIEWS[0])[0]
-    assert predictions[0].to_dict(classifier.labels)["num_chunks"] == 0
+    assert predictions[0].to_dict()["num_chunks"] == 0
 
 
 def test_emoji_and_non_latin_scripts(classifier):

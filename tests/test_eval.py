@@ -11,8 +11,9 @@ import pytest
 
 from eval.__main__ import main as eval_main
 from eval.figures import main as figures_main
-from eval.metrics import binary_metrics, length_bucket, paired_comparison, wilson_interval
-from eval.run import evaluate, fingerprint, load_results, parse_grid, plan
+from eval.metrics import binary_metrics, length_bucket, paired_correct, wilson_interval
+from eval.results import load_results
+from eval.run import evaluate, fingerprint, parse_grid, plan
 from longbert import POOLINGS, Chunking, LongbertError, LongTextClassifier
 
 
@@ -46,12 +47,13 @@ def test_paired_comparison_counts_discordant_pairs():
     baseline[:20] = 0.1  # baseline wrong on 0..19
     better = np.full(100, 0.9)
     better[95:] = 0.1  # wrong on 95..99
-    result = paired_comparison(labels, better, baseline)
+    right = lambda positive: (positive >= 0.5) == labels  # noqa: E731
+    result = paired_correct(right(better), right(baseline))
     assert (result["wins"], result["losses"]) == (20, 5)
     assert result["accuracy_diff"] == pytest.approx(0.15)
     assert result["diff_low"] < 0.15 < result["diff_high"]
     assert result["mcnemar_p"] == pytest.approx(0.004077, abs=1e-5)  # exact binomial, 5 of 25 discordant
-    same = paired_comparison(labels, baseline, baseline)
+    same = paired_correct(right(baseline), right(baseline))
     assert same["mcnemar_p"] == 1.0 and same["accuracy_diff"] == 0.0
 
 
@@ -86,7 +88,7 @@ def test_no_chunk_is_scored_twice(classifier, monkeypatch):
     for entry in plan(parse_grid("510/510/1,510/255/1"), list(POOLINGS), ["head", "tail", "head+tail"]):
         for review, enc in enumerate(encoded):
             distinct.update((review, w) for w in entry.strategy.windows(enc))
-    assert sum(calls) == len(distinct) == summary["meta"]["distinct_chunks"]
+    assert sum(calls) == len(distinct) == summary.meta["distinct_chunks"]
     # head 510 is the first chunk of 510/510/1, and short reviews share one chunk across strategies
     assert calls[0] == len(frame)
 
@@ -101,7 +103,7 @@ def test_no_chunk_is_scored_twice(classifier, monkeypatch):
 def test_results_match_direct_prediction(classifier):
     frame = reviews()
     summary = evaluate(classifier, frame, model="tiny", chunkings=[Chunking(510, 255, 1)], progress=False)
-    predictions = summary["predictions"]
+    predictions = summary.predictions
     for pooling in POOLINGS:
         direct = classifier.predict(frame["text"].tolist(), Chunking(510, 255, 1), pooling)
         expected = [p.probabilities[1] for p in direct]
@@ -117,7 +119,7 @@ def test_end_to_end_run_writes_results_and_resumes(capsys, tmp_path, model_dir):
     argv = ["--model", str(model_dir), "--data", str(data), "--out", str(out), "--quiet", "--precision", "fp32"]
     assert eval_main([*argv, "--grid", "510/510/1,128/64/1"]) == 0
     first = load_results(out)
-    assert first["meta"]["chunks_scored"] > 0
+    assert first.meta["chunks_scored"] > 0
     assert {"predictions.parquet", "disagreements.parquet", "summary.json", "summary.csv"} <= {
         p.name for p in out.iterdir()
     }
@@ -126,16 +128,16 @@ def test_end_to_end_run_writes_results_and_resumes(capsys, tmp_path, model_dir):
     shutil.rmtree(out / "figures")  # as on a machine without plotly; eval.figures draws them afterwards
     figures_main([str(out)])
     assert {p.name: p.read_text() for p in (out / "figures").iterdir()} == figures
-    row = first["rows"][0]
+    row = first.rows[0]
     assert row["setting"] == "head 510" and row["accuracy_diff"] == 0
     assert set(row["buckets"]) == {"<=510", "511-1024", ">1024"}
     assert sum(row["buckets"][b]["n"] for b in row["buckets"]) == 10
-    assert pd.read_csv(out / "summary.csv").shape[0] == len(first["rows"])
+    assert pd.read_csv(out / "summary.csv").shape[0] == len(first.rows)
     assert eval_main([*argv, "--grid", "510/510/1,128/64/1"]) == 0
     again = json.loads((out / "summary.json").read_text())
     assert again["meta"]["chunks_scored"] == 0, "a rerun reuses every scored chunk"
-    assert again["meta"]["chunks_reused"] == first["meta"]["distinct_chunks"]
-    for a, b in zip(first["rows"], again["rows"]):
+    assert again["meta"]["chunks_reused"] == first.meta["distinct_chunks"]
+    for a, b in zip(first.rows, again["rows"]):
         assert a["accuracy"] == b["accuracy"] and math.isclose(a["log_loss"], b["log_loss"], rel_tol=1e-9)
     capsys.readouterr()
 
@@ -168,7 +170,7 @@ def test_bad_arguments(capsys, tmp_path, model_dir, args, message):
 def test_a_review_without_tokens_scores_one_half(classifier):
     frame = pd.DataFrame({"text": ["good film " * 50, "  ", "<br />"], "label": [1, 0, 1]})
     summary = evaluate(classifier, frame, model="tiny", chunkings=parse_grid("510/510/1"), progress=False)
-    predictions = summary["predictions"]
+    predictions = summary.predictions
     for key in ("head 510", "chunk 510/510/1 max", "chunk 510/510/1 median"):
         assert predictions[key].tolist()[1:] == [0.5, 0.5]
         assert predictions[key][0] != 0.5
@@ -188,14 +190,17 @@ def test_cached_scores_are_not_shared_between_fp32_and_bf16_weights(classifier):
 
 
 def test_two_class_decisions_agree_with_accuracy_on_a_tie():
-    from eval.metrics import decisions, per_review, task_metrics
+    from eval.metrics import task_metrics
+    from longbert import SingleLabel
 
+    task = SingleLabel(("NEGATIVE", "POSITIVE"))
     outputs = np.array([[0.5, 0.5], [0.9, 0.1], [0.2, 0.8]])
     labels = np.array([1, 0, 0])
-    right = per_review("single_label_classification", labels, outputs)
+    right = task.per_review(labels, outputs)
     assert right.tolist() == [True, True, False]  # P(positive) = 0.5 is positive, as binary_metrics counts it
-    assert task_metrics("single_label_classification", labels, outputs)["accuracy"] == right.mean()
-    assert decisions("single_label_classification", outputs).tolist() == [1, 0, 1]
+    assert task_metrics(task, labels, outputs)["accuracy"] == right.mean()
+    assert task.decisions(outputs).tolist() == [1, 0, 1]
+    assert task.decide(outputs[0])["label"] == "POSITIVE", "a prediction decides as the metrics do"
 
 
 def run_into(classifier, frame, out, grid="510/510/1,128/64/1", **kwargs) -> dict:
@@ -212,13 +217,13 @@ def test_a_damaged_cache_part_is_detected_and_only_its_chunks_are_scored_again(c
     data["logits"] = data["logits"] + 1  # the bytes changed, the file still reads
     np.savez(parts[2], **data)
     again = run_into(classifier, frame, tmp_path)
-    assert 0 < again["meta"]["chunks_scored"] < first["meta"]["distinct_chunks"]
-    assert again["meta"]["chunks_scored"] == sum(
+    assert 0 < again.meta["chunks_scored"] < first.meta["distinct_chunks"]
+    assert again.meta["chunks_scored"] == sum(
         len(np.load(p)["digest"]) for p in sorted(tmp_path.glob("cache/part-*.npz"))[-2:]
     )
     assert "damaged or stale" in capsys.readouterr().err
-    pd.testing.assert_frame_equal(again["predictions"], first["predictions"])
-    assert run_into(classifier, frame, tmp_path)["meta"]["chunks_scored"] == 0, "the rescored parts were saved"
+    pd.testing.assert_frame_equal(again.predictions, first.predictions)
+    assert run_into(classifier, frame, tmp_path).meta["chunks_scored"] == 0, "the rescored parts were saved"
 
 
 def test_the_cache_never_gives_one_reviews_scores_to_another(classifier, tmp_path):
@@ -226,17 +231,17 @@ def test_the_cache_never_gives_one_reviews_scores_to_another(classifier, tmp_pat
     run_into(classifier, frame.iloc[:6], tmp_path)
     shuffled = frame.iloc[::-1].reset_index(drop=True)  # other reviews at the cached positions
     summary = run_into(classifier, shuffled, tmp_path)
-    assert summary["meta"]["chunks_reused"] > 0
+    assert summary.meta["chunks_reused"] > 0
     expected = evaluate(classifier, shuffled, model="tiny", chunkings=parse_grid("510/510/1,128/64/1"), progress=False)
-    pd.testing.assert_frame_equal(summary["predictions"], expected["predictions"])
+    pd.testing.assert_frame_equal(summary.predictions, expected.predictions)
     other = evaluate(classifier, frame, model="another", chunkings=parse_grid("510/510/1"), out_dir=tmp_path,
                      progress=False)  # fmt: skip
-    assert other["meta"]["chunks_reused"] == 0, "another model's parts are not used"
+    assert other.meta["chunks_reused"] == 0, "another model's parts are not used"
 
 
 def test_results_are_replaced_as_one_set_even_when_killed_while_writing(classifier, tmp_path, monkeypatch):
     import eval.figures
-    import eval.run
+    import longbert.files
 
     frame = reviews()
     old = run_into(classifier, frame, tmp_path, grid="510/510/1")
@@ -250,11 +255,11 @@ def test_results_are_replaced_as_one_set_even_when_killed_while_writing(classifi
         with pytest.raises(KeyboardInterrupt):
             run_into(classifier, frame, tmp_path, grid="128/64/1")
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == old_files
-    assert load_results(tmp_path)["meta"]["settings"] == old["meta"]["settings"]
+    assert load_results(tmp_path).meta["settings"] == old.meta["settings"]
     assert not (tmp_path / ".writing").exists(), "the partial set is dropped"
 
     moved = []
-    real_replace = eval.run.os.replace
+    real_replace = longbert.files.os.replace
 
     def killed_after_one(source, target):
         if moved:
@@ -263,14 +268,14 @@ def test_results_are_replaced_as_one_set_even_when_killed_while_writing(classifi
         real_replace(source, target)
 
     with monkeypatch.context() as patch:  # killed while moving a whole set into place: reading finishes it
-        patch.setattr(eval.run.os, "replace", killed_after_one)
+        patch.setattr(longbert.files.os, "replace", killed_after_one)
         with pytest.raises(KeyboardInterrupt):
             run_into(classifier, frame, tmp_path, grid="128/64/1")  # every chunk cached: only results move
     assert moved and tmp_path in Path(moved[0]).parents
     results = load_results(tmp_path)
-    settings = results["meta"]["settings"]
+    settings = results.meta["settings"]
     assert "chunk 128/64/1 mean" in settings and "chunk 510/510/1 mean" not in settings
-    assert [c for c in results["predictions"].columns if c in settings] == settings, "files of one set"
+    assert [c for c in results.predictions.columns if c in settings] == settings, "files of one set"
     assert not (tmp_path / ".writing").exists()
 
 
@@ -328,11 +333,11 @@ def test_rows_record_tokens_chunks_and_timed_cost(classifier):
                        truncations=["head"], progress=False, time_reviews=5)  # fmt: skip
     encoded = classifier.encode(frame["text"].tolist(), spans=False)
     chunked = Chunking(128, 64, 1)
-    row = next(r for r in summary["rows"] if r["setting"] == "chunk 128/64/1 mean")
+    row = next(r for r in summary.rows if r["setting"] == "chunk 128/64/1 mean")
     windows = [w for e in encoded for w in chunked.windows(e)]
     assert row["chunks"] == len(windows)
     assert row["tokens"] == sum(e - s for w in windows for s, e in w) + classifier.special.count * len(windows)
-    assert row["seconds_per_1k"] > 0 and summary["meta"]["timed_reviews"] == 5
+    assert row["seconds_per_1k"] > 0 and summary.meta["timed_reviews"] == 5
 
 
 def test_a_stopped_evaluation_stops_scoring_within_one_slice(classifier, monkeypatch):
@@ -364,10 +369,11 @@ def test_a_stopped_evaluation_stops_scoring_within_one_slice(classifier, monkeyp
 
 def test_aligned_pairs_reviews_by_label_and_id_since_imdb_ids_repeat_across_labels():
     from eval.compare import aligned
+    from eval.results import Results
 
-    a = {"predictions": pd.DataFrame({"review_id": [7, 7, 3, 9], "label": [0, 1, 1, 0]})}
-    b = {"predictions": pd.DataFrame({"review_id": [3, 7, 7, 5], "label": [1, 1, 0, 0]})}
+    a = Results({}, [], pd.DataFrame({"review_id": [7, 7, 3, 9], "label": [0, 1, 1, 0]}))
+    b = Results({}, [], pd.DataFrame({"review_id": [3, 7, 7, 5], "label": [1, 1, 0, 0]}))
     rows_a, rows_b = aligned(a, b)
     assert rows_a.tolist() == [0, 1, 2] and rows_b.tolist() == [2, 1, 0]
-    pa, pb = a["predictions"].iloc[rows_a], b["predictions"].iloc[rows_b]
+    pa, pb = a.predictions.iloc[rows_a], b.predictions.iloc[rows_b]
     assert (pa.to_numpy() == pb.to_numpy()).all()

@@ -7,7 +7,7 @@ import pytest
 
 from eval.__main__ import main as eval_main
 from eval.model_card import LONG, main, model_card
-from eval.run import load_results
+from eval.results import load_results
 
 ROOT = Path(__file__).parent.parent
 TRAINING = {
@@ -40,11 +40,11 @@ def test_card_holds_the_results_and_the_training_record(tmp_path, results):
     (tmp_path / "training.json").write_text(json.dumps(TRAINING))
     card = model_card(tmp_path, results)
     summary = load_results(results)
-    predictions = summary["predictions"]
+    predictions = summary.predictions
     long = predictions[predictions["num_tokens"] > LONG]
     assert card.startswith("---\nlicense: apache-2.0\n")
-    assert f"`{summary['meta']['command']}`" in card
-    for row in summary["rows"]:
+    assert f"`{summary.meta['command']}`" in card
+    for row in summary.rows:
         correct_long = ((long[row["setting"]] >= 0.5).astype(int) == long["label"]).mean()
         line = next(line for line in card.splitlines() if line.startswith(f"| {row['setting']} |"))
         assert f"| {100 * row['accuracy']:.2f}% (" in line

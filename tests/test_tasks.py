@@ -160,11 +160,12 @@ def task_frame(kind: str, n: int = 12):
 
 @pytest.mark.parametrize("kind", list(TASKS))
 def test_evaluation_and_the_app_read_every_task_type(tmp_path, kind, monkeypatch):
-    import app
+    from ui import dashboard, demo
 
     monkeypatch.setenv("LONGBERT_MODEL", str(tmp_path / "model"))  # the app serves only the models it offers
     from eval.figures import all_figures
-    from eval.run import evaluate, load_results, parse_grid
+    from eval.results import load_results
+    from eval.run import evaluate, parse_grid
 
     save_task_model(tmp_path / "model", kind)
     classifier = LongTextClassifier.from_pretrained(tmp_path / "model", device="cpu", precision="fp32")
@@ -172,9 +173,9 @@ def test_evaluation_and_the_app_read_every_task_type(tmp_path, kind, monkeypatch
     summary = evaluate(classifier, frame, model="tiny", chunkings=parse_grid("64/32/1,sentences 64/64/1"),
                        poolings=["mean", "max"], out_dir=tmp_path / "results", progress=False)  # fmt: skip
     metric = {SINGLE_LABEL: "accuracy", MULTI_LABEL: "micro_f1", REGRESSION: "mae"}[kind]
-    assert summary["meta"]["task"] == kind and summary["meta"]["metric"] == metric
+    assert summary.meta["task"] == kind and summary.meta["metric"] == metric
     direct = classifier.predict(frame["text"].tolist(), parse_grid("64/32/1")[0], "max")
-    row = next(r for r in summary["rows"] if r["setting"] == "chunk 64/32/1 max")
+    row = next(r for r in summary.rows if r["setting"] == "chunk 64/32/1 max")
     if kind == REGRESSION:
         values = np.array([p.value for p in direct])
         assert row["mae"] == pytest.approx(np.abs(values - frame["label"].to_numpy()).mean(), abs=1e-5)
@@ -189,11 +190,11 @@ def test_evaluation_and_the_app_read_every_task_type(tmp_path, kind, monkeypatch
     assert row["chunks"] == sum(len(p.chunks) for p in direct)
     results = load_results(tmp_path / "results")
     drawn = all_figures(results)["accuracy"].data[0]
-    assert sorted(drawn.x) == pytest.approx(sorted(r[metric] for r in summary["rows"]))
-    table = app.readable_table(results, "run")
-    assert metric in table.columns and len(table) == len(summary["rows"])
+    assert sorted(drawn.x) == pytest.approx(sorted(r[metric] for r in summary.rows))
+    table = dashboard.readable_table(results, "run")
+    assert metric in table.columns and len(table) == len(summary.rows)
 
-    verdict, chart, shaded = app.classify(frame["text"][3], str(tmp_path / "model"), 64, 32, 1, "mean")
+    verdict, chart, shaded = demo.classify(frame["text"][3], str(tmp_path / "model"), 64, 32, 1, "mean")
     assert verdict.startswith("### ") and "Head truncation" in verdict, verdict
     assert len(chart.data) == (4 if kind == MULTI_LABEL else 1)
     assert shaded.count("<span title=") >= 2
@@ -212,13 +213,13 @@ def test_bad_labels_for_the_models_task_are_a_one_line_evaluation_error(capsys, 
 
 
 def test_the_demo_chunks_at_sentence_boundaries_when_asked(model_dir, monkeypatch):
-    import app
+    from ui import controls, demo
 
     monkeypatch.setenv("LONGBERT_MODEL", str(model_dir))
 
     text = "The plot is thin. The acting is good. " * 40
-    fixed = app.classify(text, str(model_dir), 32, 32, 1, "mean", app.FIXED)[0]
-    sentences = app.classify(text, str(model_dir), 32, 32, 1, "mean", app.SENTENCES)[0]
+    fixed = demo.classify(text, str(model_dir), 32, 32, 1, "mean", controls.FIXED)[0]
+    sentences = demo.classify(text, str(model_dir), 32, 32, 1, "mean", controls.SENTENCES)[0]
     count = lambda verdict: int(re.search(r"of (\d+) chunks", verdict).group(1))  # noqa: E731
     assert count(sentences) > count(fixed), "whole sentences fit fewer tokens a chunk, so there are more chunks"
 

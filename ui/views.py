@@ -1,4 +1,8 @@
-"""HTML and text views for the app: the review shaded by chunk probability, and the verdict line."""
+"""Views of one prediction for the app: the review shaded by chunk, the verdict line, and the per-chunk chart.
+
+Display is where task types still show: the chart and the shading draw probabilities per class or label, or
+values (Task.values); the words of an answer come from the task (Task.words).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,11 @@ import html
 import itertools
 import re
 
-from longbert import MULTI_LABEL, REGRESSION, Prediction
+import plotly.graph_objects as go
+
+from eval.figures import BLUE, GREY, ORANGE
+from longbert import Prediction
+from longbert.encoding import MARKUP
 from longbert.tasks import first_output
 
 
@@ -22,23 +30,22 @@ def chunk_shades(prediction: Prediction, labels: list[str]) -> tuple[list[float]
     """Each chunk's shade in [0, 1] and what it means: P(positive class) for two classes, the top label's
     probability for multi-label and for more classes, the value scaled between the text's lowest and highest
     chunk for regression."""
-    chunks = prediction.chunks
-    if prediction.task == REGRESSION:
+    chunks, task = prediction.chunks, prediction.task
+    if task.values:
         values = [first_output(c.value) for c in chunks]
         low, high = min(values, default=0.0), max(values, default=0.0)
         return [0.5 if high == low else (v - low) / (high - low) for v in values], "value, scaled low to high"
-    if prediction.task != MULTI_LABEL and len(labels) == 2:
+    if task.activation == "softmax" and len(labels) == 2:
         return [c.probabilities[1] for c in chunks], f"P({labels[1]})"
     return [max(c.probabilities) for c in chunks], "top label's probability"
 
 
 BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
-TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
 
 
 def readable(text: str) -> str:
-    """Text as a person reads it: HTML line breaks as line breaks, other tags blanked (IMDB reviews hold both)."""
-    return TAG.sub("", BREAK.sub("\n", text))
+    """Text as a person reads it: HTML line breaks as line breaks, other tags (those encoding blanks) removed."""
+    return MARKUP.sub("", BREAK.sub("\n", text))
 
 
 def shading_legend(meaning: str) -> str:
@@ -76,21 +83,11 @@ def shaded_text(text: str, prediction: Prediction, shades: list[float], meaning:
     return shading_legend(meaning) + box
 
 
-def answer(prediction: Prediction) -> tuple[str, str]:
-    """A prediction's answer, and how sure it is, in words: a label, a set of labels, or a value."""
-    if prediction.task == REGRESSION:
-        value = prediction.value
-        return (f"{value:.3g}" if isinstance(value, float) else ", ".join(f"{v:.3g}" for v in value)), "value"
-    if prediction.task == MULTI_LABEL:
-        return ", ".join(prediction.labels) or "no label", f"top {max(prediction.probabilities):.1%}"
-    return prediction.label, f"{max(prediction.probabilities):.1%}"
-
-
 def verdict(prediction: Prediction, head: Prediction, head_size: int, pooling: str, seconds: float) -> str:
     """Markdown: the chunked verdict, the verdict of head truncation to head_size tokens beside it, counts and time."""
     if not prediction.chunks:
         return "The review has no words to classify: paste some text."
-    (said, sure), (head_said, head_sure) = answer(prediction), answer(head)
+    (said, sure), (head_said, head_sure) = prediction.task.words(prediction), head.task.words(head)
     agree = "agrees" if head_said == said else "**disagrees**"
     return (
         f"### {said} ({sure}, {pooling} of {len(prediction.chunks)} chunk"
@@ -111,3 +108,61 @@ def too_many_chunks(n_tokens: int, chunks: int, max_chunks: int, stride: int | N
         f"This text has {n_tokens:,} tokens, which these settings cut into {chunks:,} chunks; "
         f"the limit here is {max_chunks:,} (LONGBERT_MAX_CHUNKS): {advice}"
     )
+
+
+def chunk_figure(chunk_positive: list[float], pooled: float | None, pooling: str, label: str = "positive") -> go.Figure:
+    """A bar per chunk from 0.5 to its P(label): up for evidence for the label, down against it, so a chunk at
+    0.002 draws as long a bar as one at 0.998; the pooled value is a line labelled on the right, 0.5 on the left."""
+    figure = go.Figure(
+        go.Bar(
+            x=[f"{i + 1}" for i in range(len(chunk_positive))],
+            y=[p - 0.5 for p in chunk_positive],
+            base=0.5,
+            marker_color=[BLUE if p >= 0.5 else ORANGE for p in chunk_positive],
+            customdata=chunk_positive,
+            hovertemplate="chunk %{x}: %{customdata:.3f}<extra></extra>",
+        )
+    )
+    figure.add_hline(y=0.5, line_dash="dot", line_color=GREY, annotation_text="0.5", annotation_position="top left")
+    if pooled is not None:
+        below = "bottom right" if pooled >= 0.5 else "top right"
+        figure.add_hline(y=pooled, line_color="black", annotation_text=f"{pooling}: {pooled:.3f}",
+                         annotation_position=below)  # fmt: skip
+    figure.update_layout(
+        title=f"P({label}) per chunk (bars from 0.5)",
+        xaxis={"title": "chunk", "type": "category"},
+        yaxis={"title": f"P({label})", "range": [0, 1]},
+        height=320,
+        showlegend=False,
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+    )
+    return figure
+
+
+def prediction_figure(prediction, labels: list[str], pooling: str, threshold: float = 0.5) -> go.Figure:
+    """One prediction's chunks as the task shows them: P(class 1) for two classes, the top class's probability
+    for more, a bar per label (grouped) for multi-label, the value for regression; the pooled answer as a line."""
+    chunks, task = prediction.chunks, prediction.task
+    if task.values:
+        values = [first_output(c.value) for c in chunks]
+        pooled = first_output(prediction.value)
+        figure = go.Figure(go.Bar(x=[str(i + 1) for i in range(len(values))], y=values, marker_color=BLUE,
+                                  hovertemplate="chunk %{x}: %{y:.3f}<extra></extra>"))  # fmt: skip
+        figure.add_hline(y=pooled, line_color="black", annotation_text=f"{pooling}: {pooled:.3f}")
+        figure.update_layout(title="Value per chunk", xaxis={"title": "chunk", "type": "category"}, height=320,
+                             margin={"l": 10, "r": 10, "t": 50, "b": 40})  # fmt: skip
+        return figure
+    if task.activation == "sigmoid":
+        figure = go.Figure([
+            go.Bar(name=label, x=[str(i + 1) for i in range(len(chunks))], y=[c.probabilities[j] for c in chunks],
+                   hovertemplate=f"{label}, chunk %{{x}}: %{{y:.3f}}<extra></extra>")
+            for j, label in enumerate(labels)
+        ])  # fmt: skip
+        figure.add_hline(y=threshold, line_dash="dot", line_color=GREY, annotation_text=f"threshold {threshold:g}")
+        figure.update_layout(title="P(label) per chunk", barmode="group", yaxis={"range": [0, 1]}, height=340,
+                             xaxis={"title": "chunk", "type": "category"}, legend={"orientation": "h", "y": -0.25},
+                             margin={"l": 10, "r": 10, "t": 50, "b": 40})  # fmt: skip
+        return figure
+    if len(labels) == 2:
+        return chunk_figure([c.probabilities[1] for c in chunks], prediction.probabilities[1], pooling, labels[1])
+    return chunk_figure([max(c.probabilities) for c in chunks], None, pooling, "top class")

@@ -1,0 +1,62 @@
+"""The app's configuration, read from the environment once at start (a Space sets it in its settings).
+
+LONGBERT_MODEL (default model: a directory or Hub id), LONGBERT_MODELS (more models for the picker,
+comma-separated), LONGBERT_RESULTS (results directories shown on the dashboard, comma-separated; default: every
+committed one), LONGBERT_IMDB (reviews for evaluation runs; default: the bundled sample), LONGBERT_PRECISION
+(auto, fp32, bf16 or int8: the model quantized to int8 in ONNX Runtime, for CPUs without bf16),
+LONGBERT_MAX_CHARS (longest review accepted, default 200,000), LONGBERT_MAX_CHUNKS (most chunks one demo request
+may score, default 512), LONGBERT_MAX_RUN_CHUNKS (most distinct chunks one evaluation run may score, default
+20,000), LONGBERT_MAX_RUN_SETTINGS (most settings one run may compare, default 64), GRADIO_SERVER_NAME/PORT.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "eval" / "results"
+# The default model's results on the full IMDB test split (the examples come from its disagreements).
+FULL_SPLIT = RESULTS / "imdb-test"
+CHUNK_RANGE = (16, 510)  # the chunk_size slider; stride and minimal_chunk_size go from 1 to its top
+MAX_CHARS = int(os.environ.get("LONGBERT_MAX_CHARS", "200000"))
+# Chunks one demo request may score: 512 take about a minute on a 2-core CPU, under a second on a GPU.
+MAX_CHUNKS = int(os.environ.get("LONGBERT_MAX_CHUNKS", "512"))
+# Distinct chunks one evaluation run may score: 2,000 reviews cut 3,078 under the default grid (a minute
+# on a 2-core CPU); 20,000 take about 6 minutes there.
+MAX_RUN_CHUNKS = int(os.environ.get("LONGBERT_MAX_RUN_CHUNKS", "20000"))
+# Settings one evaluation run may compare (chunkings x poolings + truncations): the default grid is 13.
+MAX_RUN_SETTINGS = int(os.environ.get("LONGBERT_MAX_RUN_SETTINGS", "64"))
+
+
+def precision() -> str:
+    """auto (bf16 where the hardware has it, else fp32), fp32, bf16 or int8 (ONNX Runtime, a CPU without bf16)."""
+    return os.environ.get("LONGBERT_PRECISION", "auto")
+
+
+def review_source() -> str:
+    """Where evaluation runs draw their reviews from (LONGBERT_IMDB), else the bundled sample."""
+    return os.environ.get("LONGBERT_IMDB", "sample")
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Two glibc malloc arenas for the whole server, as MALLOC_ARENA_MAX=2 would give (a Space cannot set it
+    before the process starts). By default each thread that allocates gets an arena of its own, up to 8 per
+    core: under load the request threads keep freed memory in many arenas and the server grew by about 20 MB a
+    round of 30 long reviews without levelling off (bench/load.py); with two it stays flat, and is no slower."""
+    if sys.platform.startswith("linux") and "MALLOC_ARENA_MAX" not in os.environ:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # -8 is M_ARENA_MAX
+
+
+try:  # on ZeroGPU Spaces every handler that runs the model runs on the lent GPU; a no-op elsewhere
+    import spaces
+
+    gpu = spaces.GPU
+except ImportError:
+
+    def gpu(function):
+        return function

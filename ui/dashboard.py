@@ -1,0 +1,230 @@
+"""The Evaluation tab's data: the results sets on show, their tables and figures, and A against B."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from eval import compare, figures
+from eval.results import Results
+from longbert import LongbertError
+from longbert.data import load_imdb
+from ui import views
+from ui.config import RESULTS, review_source
+from ui.controls import controls_for
+
+# Table columns, where a task's results have them (multi-label and regression results).
+METRICS = [
+    "setting",
+    "accuracy",
+    "f1",
+    "micro_f1",
+    "macro_f1",
+    "subset_accuracy",
+    "hamming_loss",
+    "mae",
+    "rmse",
+    "r2",
+    "spearman",
+    "pearson",
+    "roc_auc",
+    "log_loss",
+    "brier",
+    "chunks",
+    "mae_diff",
+    "wilcoxon_p",
+]
+
+
+def results_dirs() -> list[Path]:
+    """Results shown on the dashboard: LONGBERT_RESULTS (comma-separated), else every committed directory, the
+    settings-space study first."""
+    if os.environ.get("LONGBERT_RESULTS"):
+        return [Path(p.strip()) for p in os.environ["LONGBERT_RESULTS"].split(",") if p.strip()]
+    found = sorted(p.parent for p in RESULTS.glob("*/summary.json"))
+    return sorted(found, key=lambda p: (not p.name.startswith("imdb-space"), p.name != "imdb-test", p.name))
+
+
+@functools.lru_cache(maxsize=8)
+def results_at(directory: str) -> Results:
+    return Results.load(directory)
+
+
+def model_name(model: str) -> str:
+    """A results file's model as people call it: 'bundled model' for longbert/model, else its last path part."""
+    path = Path(model)
+    return "bundled model" if path.parts[-2:] == ("longbert", "model") else path.name or model
+
+
+def result_sets() -> dict[str, str]:
+    """Label -> directory of every results set that exists: 'imdb-test: bundled model, 25,000 reviews'."""
+    sets = {}
+    for directory in results_dirs():
+        if (directory / "summary.json").is_file():
+            meta = results_at(str(directory)).meta
+            sample = " (sample)" if meta.get("limit") else ""
+            sets[f"{directory.name}: {model_name(meta['model'])}, {meta['reviews']:,} reviews{sample}"] = str(directory)
+    return sets
+
+
+def results_of(label: str) -> Results:
+    sets = result_sets()
+    if label not in sets:
+        raise LongbertError(f"no results set {label!r} here")
+    return results_at(sets[label])
+
+
+def committed_results() -> Results | None:
+    """The first results set shown, or None where there is none."""
+    sets = result_sets()
+    return results_at(next(iter(sets.values()))) if sets else None
+
+
+def about(results: Results) -> str:
+    """Markdown: what a results set is (model, reviews, sample or full split, device, time) and how to extend it."""
+    meta = results.meta
+    line = (
+        f"**{model_name(meta['model'])}** on {meta['reviews']:,} IMDB {meta.get('split', 'test')} reviews, "
+        f"{len(results.rows)} settings ({meta['device']}, {meta['precision']}, {meta['seconds']:.0f} s)."
+    )
+    if meta.get("limit"):
+        kind = (
+            "a seeded sample that keeps the split's mix of labels and lengths"
+            if meta.get("sample") == "length-keeping"
+            else "a seeded, label-balanced sample"
+        )
+        full = meta.get("command", "python -m eval ...").replace(f" --limit {meta['limit']}", "")
+        full = full.replace(" --keep-lengths", "")  # only a --limit sample keeps lengths
+        line += f" **A sample:** {kind}, not the full split. For the full split: `{full}` (on a GPU, minutes)."
+    return line
+
+
+def readable_table(results: Results, source: str | None = None) -> pd.DataFrame:
+    """Every setting with plain column names: percentages, intervals, the comparison with head truncation and the
+    cost; tasks without accuracy get their own metrics, rounded."""
+    table = compare.settings_table(results)
+    if "accuracy" not in table or results.metric != "accuracy":
+        view = table[[c for c in METRICS if c in table]].round(4)
+        for name in ("mcnemar_p", "wilcoxon_p"):
+            if name in table:
+                view[name] = [f"{p:.2g}" if p == p else "-" for p in table[name]]
+    else:
+        points = 100 * table[["accuracy_diff", "diff_low", "diff_high"]]
+        view = pd.DataFrame(
+            {
+                "setting": table["setting"],
+                "accuracy": [f"{a:.2%}" for a in table["accuracy"]],
+                "95% interval": [
+                    f"{lo:.2%} to {hi:.2%}" for lo, hi in zip(table["accuracy_low"], table["accuracy_high"])
+                ],
+                "vs head, points (95%)": [f"{d:+.2f} ({lo:+.2f} to {hi:+.2f})" for d, lo, hi in points.to_numpy()],
+                "McNemar p": [f"{p:.2g}" for p in table["mcnemar_p"]],
+                "gains / losses vs head": [f"{w} / {lo}" for w, lo in zip(table["wins"], table["losses"])],
+                "chunks per review": table["chunks_per_review"].round(2),
+                "tokens per review": table["tokens_per_review"].round(0),
+            }
+        )
+        if "seconds_per_1k" in table:
+            view["seconds per 1,000 reviews"] = table["seconds_per_1k"].round(1)
+    if source is not None:
+        view.insert(0, "source", source)
+    return view
+
+
+TABLE_NOTE = (
+    "Accuracy with its 95% Wilson interval; the difference from head truncation (the first 510 tokens) in "
+    "percentage points with a paired 95% interval and McNemar's exact p; gains / losses: the reviews it gets right "
+    "that head gets wrong, and the reverse; what each setting scores per review."
+)
+
+
+def contrast(table: pd.DataFrame, metric: str) -> list[str]:
+    """Two settings worth drawing by length at first: the best, and the best of another chunk size."""
+    ranked = table.sort_values(metric, ascending=metric in compare.LOWER_IS_BETTER)
+    best = ranked.iloc[0]
+    other = ranked[(ranked["chunk_size"] != best["chunk_size"]) & (ranked["kind"] != "truncation")]
+    return [best["setting"], *other["setting"].head(1)]
+
+
+def heatmap(label: str, metric: str, pooling: str, minimal_share: str, bucket: str):
+    return figures.heatmap_figure(compare.settings_table(results_of(label)), metric, pooling, minimal_share, bucket)
+
+
+def length_lines(label: str, settings: list[str]):
+    """Accuracy by length decile of at most five chosen settings, with head 510 always drawn as the reference."""
+    results = results_of(label)
+    known = set(results.settings)
+    chosen = [s for s in ([settings] if isinstance(settings, str) else settings or []) if s in known][:5]
+    shown = list(dict.fromkeys(([results.baseline] if results.baseline in known else []) + chosen))
+    return figures.length_figure(compare.by_length(results, shown), results.metric, results.baseline)
+
+
+def cost_chart(label: str, metric: str, cost: str):
+    return figures.cost_figure(compare.settings_table(results_of(label)), metric, cost)
+
+
+def setting_names(label: str) -> list[str]:
+    return results_of(label).settings
+
+
+def ab_compare(label_a: str, setting_a: str, label_b: str, setting_b: str):
+    """Markdown, figure and table of A against B on the reviews both scored; a message where they cannot pair."""
+    try:
+        a, b = results_of(label_a), results_of(label_b)
+        if setting_a not in setting_names(label_a) or setting_b not in setting_names(label_b):
+            raise LongbertError("pick a setting for A and for B")
+        result = compare.compare(a, setting_a, b, setting_b)
+    except (LongbertError, ValueError) as error:
+        return f"**Cannot compare:** {error}", None, pd.DataFrame()
+    stats, metric = result["paired"], result["metric"]
+    if "accuracy_diff" in stats:
+        text = (
+            f"**A {setting_a}: {result['a']:.2%}, B {setting_b}: {result['b']:.2%}** on {result['n']:,} reviews. "
+            f"A - B = {100 * stats['accuracy_diff']:+.2f} points (95% {100 * stats['diff_low']:+.2f} to "
+            f"{100 * stats['diff_high']:+.2f}), McNemar p = {stats['mcnemar_p']:.2g}; A alone right on "
+            f"{stats['wins']}, B alone on {stats['losses']}."
+        )
+    else:
+        text = (
+            f"**A {setting_a}: {metric} {result['a']:.4f}, B {setting_b}: {result['b']:.4f}** on "
+            f"{result['n']:,} reviews; A - B = {stats['mae_diff']:+.4f} (95% {stats['diff_low']:+.4f} to "
+            f"{stats['diff_high']:+.4f}), Wilcoxon p = {stats['wilcoxon_p']:.2g}."
+        )
+    table = result["disagreements"].round(3)
+    text += f" They disagree on {len(table):,} reviews: select one to open it in the demo with both settings."
+    return text, figures.ab_figure(result, setting_a, setting_b), table
+
+
+def review_text(review_id, *sets: Results, label=None) -> str | None:
+    """A review's text from the results sets' disagreement files, else from the reviews LONGBERT_IMDB names; label
+    tells apart the two reviews of each id (IMDB numbers negative and positive reviews separately)."""
+
+    def find(frame: pd.DataFrame) -> str | None:
+        match = frame["review_id"] == review_id
+        if label is not None and "label" in frame:
+            match &= frame["label"] == label
+        return str(frame.loc[match, "text"].iloc[0]) if match.any() else None
+
+    for results in sets:
+        if "review_id" in results.disagreements and (text := find(results.disagreements)) is not None:
+            return text
+    with contextlib.suppress(LongbertError, KeyError):
+        return find(load_imdb("test", review_source()))
+    return None
+
+
+def open_pair(label_a: str, setting_a: str, label_b: str, setting_b: str, table: pd.DataFrame, event: gr.SelectData):
+    """Selecting a review where A and B disagree opens it in the demo with A and B set and compare mode on."""
+    keep = (gr.update(),) * 13
+    if event is None or event.index is None or table is None or len(table) == 0:
+        return keep
+    row = table.iloc[event.index[0]]
+    text = review_text(row.get("review_id"), results_of(label_a), results_of(label_b), label=row.get("label"))
+    if text is None:
+        return keep
+    return (views.readable(text), *controls_for(setting_a), True, *controls_for(setting_b), gr.Tabs(selected="demo"))

@@ -1,0 +1,226 @@
+"""The page: a Demo tab (one setting, or A beside B) and an Evaluation tab (the dashboard and runs), wired to the
+handlers of ui.demo, ui.dashboard and ui.runs."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import gradio as gr
+
+from eval import compare, figures
+from longbert import POOLINGS
+from ui import dashboard, demo, runs, views
+from ui.config import CHUNK_RANGE, review_source
+from ui.controls import CUTS, FIXED
+from ui.models import model_choices
+
+# Pressing Enter in a slider's number box applies the value, as leaving the box does: sliders answer on release
+# (one request a drag), which Gradio fires when the box loses focus, not on Enter.
+ENTER_APPLIES = """() => document.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && event.target.matches("input[type=number]")) event.target.blur();
+}, true)"""
+LAUNCH = {"js": ENTER_APPLIES}
+
+
+class DemoTab(NamedTuple):
+    """The demo's inputs other tabs set, and its two runs (A, and B in compare mode) to chain after them."""
+
+    text: gr.Textbox
+    model: gr.Dropdown
+    controls_a: tuple
+    compare_on: gr.Checkbox
+    controls_b: tuple
+    run_a: dict
+    run_b: dict
+
+
+def setting_controls(suffix: str = ""):
+    """chunk_size, stride, minimal_chunk_size sliders, the pooling and how chunks are cut, for setting A or B."""
+    top = CHUNK_RANGE[1]
+    chunk_size = gr.Slider(*CHUNK_RANGE, value=top, step=1, label=f"chunk_size{suffix} (tokens)")
+    stride = gr.Slider(1, top, value=top, step=1, label=f"stride{suffix} (<= chunk_size)")
+    minimal = gr.Slider(1, top, value=1, step=1, label=f"minimal_chunk_size{suffix}")
+    pooling = gr.Dropdown(list(POOLINGS), value="mean", label=f"pooling{suffix}")
+    cut = gr.Radio(CUTS, value=FIXED, label=f"chunks{suffix} cut as")
+    return chunk_size, stride, minimal, pooling, cut
+
+
+def demo_tab() -> DemoTab:
+    """The review, its examples, setting A (and B), the verdicts, charts and the shaded review, wired."""
+    models = model_choices()
+    with gr.Row():
+        with gr.Column(scale=3, min_width=320):
+            text = gr.Textbox(label="Review", lines=10, max_lines=20, placeholder="Paste a long review")
+            example_list = gr.Examples([[views.readable(e)] for e in demo.example_reviews()], inputs=[text],
+                                       label="IMDB test reviews (pick one to classify it)")  # fmt: skip
+        with gr.Column(scale=2, min_width=300):
+            model = gr.Dropdown(models, value=models[0] if models else None, label="Model", visible=len(models) > 1)
+            controls_a = setting_controls()
+            compare_on = gr.Checkbox(False, label="Compare with a second setting (B)")
+            button = gr.Button("Classify", variant="primary")
+        with gr.Column(scale=2, min_width=300, visible=False) as column_b:
+            controls_b = setting_controls(" B")
+    with gr.Row():
+        with gr.Column(min_width=320):
+            verdict, chart = gr.Markdown(), gr.Plot(label="Chunks")
+        with gr.Column(min_width=320, visible=False) as outputs_b:
+            verdict_b, chart_b = gr.Markdown(), gr.Plot(label="Chunks, setting B")
+    shaded = gr.HTML()
+    # The API: classify() with its three outputs. The page: demo_live(), which also clamps the sliders; sliders
+    # run it on release (one request a drag), other controls on change.
+    button.click(demo.classify, [text, model, *controls_a], [verdict, chart, shaded], api_name="predict",
+                 preprocess=False)  # fmt: skip
+    page_event = {"api_name": False, "preprocess": False, "trigger_mode": "always_last"}
+    run_a = dict(fn=demo.demo_live, inputs=[text, model, *controls_a],
+                 outputs=[verdict, chart, shaded, controls_a[1], controls_a[2]], **page_event)  # fmt: skip
+    run_b = dict(fn=demo.demo_b, inputs=[text, model, *controls_b, compare_on],
+                 outputs=[verdict_b, chart_b, controls_b[1], controls_b[2]], **page_event)  # fmt: skip
+    gr.on([text.submit, *(c.release for c in controls_a[:3]), *(c.change for c in controls_a[3:]), model.change],
+          **run_a)  # fmt: skip
+    gr.on([button.click, text.submit, *(c.release for c in controls_b[:3]), *(c.change for c in controls_b[3:]),
+           model.change, compare_on.change], **run_b)  # fmt: skip
+    example_list.load_input_event.then(**run_a).then(**run_b)
+    compare_on.change(lambda on: (gr.Column(visible=on), gr.Column(visible=on)), [compare_on], [column_b, outputs_b],
+                      api_name=False, queue=False)  # fmt: skip
+    return DemoTab(text, model, controls_a, compare_on, controls_b, run_a, run_b)
+
+
+def settings_space(labels: list[str]) -> tuple:
+    """The heatmap over chunk_size x stride, its pickers, and the results picker with the set's description."""
+    first = dashboard.results_at(dashboard.result_sets()[labels[0]])
+    table, metric0 = compare.settings_table(first), first.metric
+    chosen = gr.Dropdown(labels, value=labels[0], label="Results")
+    description = gr.Markdown(dashboard.about(first))
+    gr.Markdown("### The settings space: chunk_size x stride")
+    with gr.Row():
+        metrics = [m for m in ("accuracy", "f1", "roc_auc", "log_loss", "brier", "micro_f1", "mae") if m in table]
+        metric = gr.Dropdown(metrics, value=metric0, label="metric", min_width=140)
+        pool = gr.Dropdown(list(POOLINGS), value="mean", label="pooling", min_width=140)
+        shares = sorted(set(table["minimal_share"].dropna()), key=lambda s: -1 if s == "1 token" else int(s[:-1]))
+        minimal_share = gr.Dropdown(shares or ["1 token"], value="1 token", label="minimal_chunk_size", min_width=140)
+        bucket = gr.Dropdown([compare.ALL, *figures.BUCKETS], value=compare.ALL, label="reviews of length (tokens)",
+                             min_width=140)  # fmt: skip
+    heat = gr.Plot(figures.heatmap_figure(table, metric0, "mean", "1 token"))
+    heat_inputs = [chosen, metric, pool, minimal_share, bucket]
+    gr.on([c.change for c in heat_inputs], dashboard.heatmap, heat_inputs, [heat], api_name=False)
+    return chosen, description, metric
+
+
+def lengths_and_costs(labels: list[str], chosen: gr.Dropdown, metric: gr.Dropdown) -> gr.Dropdown:
+    """The metric by review length for chosen settings, and every setting against its cost; returns the picker."""
+    first = dashboard.results_at(dashboard.result_sets()[labels[0]])
+    table, metric0 = compare.settings_table(first), first.metric
+    gr.Markdown("### By review length (head truncation dashed, as the reference)")
+    start = dashboard.contrast(table, metric0)
+    picked = gr.Dropdown(list(table["setting"]), value=start, multiselect=True, max_choices=5,
+                         label="settings (up to five)")  # fmt: skip
+    lines = gr.Plot(dashboard.length_lines(labels[0], start))
+    gr.Markdown("### Worth their compute? Each setting against what it scores")
+    costs = {v: k for k, v in figures.COSTS.items() if k in table or k != "seconds_per_1k"}
+    cost = gr.Radio(list(costs), value=next(iter(costs)), label="cost")
+    cost_plot = gr.Plot(figures.cost_figure(table, metric0))
+    gr.on([picked.change, chosen.change], dashboard.length_lines, [chosen, picked], [lines], api_name=False)
+    cost_key = gr.State(next(iter(costs.values())))
+    cost.change(lambda c: costs[c], [cost], [cost_key], api_name=False).then(
+        dashboard.cost_chart, [chosen, metric, cost_key], [cost_plot], api_name=False
+    )
+    gr.on([chosen.change, metric.change], dashboard.cost_chart, [chosen, metric, cost_key], [cost_plot],
+          api_name=False)  # fmt: skip
+    return picked
+
+
+def a_against_b(labels: list[str], page: DemoTab, tabs: gr.Tabs) -> None:
+    """Any two settings compared review by review; selecting a disagreement opens it in the demo with both."""
+    names = dashboard.setting_names(labels[0])
+    first = dashboard.results_at(dashboard.result_sets()[labels[0]])
+    table = compare.settings_table(first)
+    best = table.sort_values(first.metric, ascending=first.metric in compare.LOWER_IS_BETTER)["setting"].iloc[0]
+    gr.Markdown("### A against B, review by review")
+    with gr.Row():
+        with gr.Column(min_width=300):
+            set_a = gr.Dropdown(labels, value=labels[0], label="A: results")
+            start_a = first.baseline if first.baseline in names else None
+            setting_a = gr.Dropdown(names, value=start_a, label="A: setting")
+        with gr.Column(min_width=300):
+            set_b = gr.Dropdown(labels, value=labels[0], label="B: results")
+            setting_b = gr.Dropdown(names, value=best, label="B: setting")
+    ab_text, ab_plot, ab_table = dashboard.ab_compare(labels[0], start_a, labels[0], best)
+    ab_note, ab_chart = gr.Markdown(ab_text), gr.Plot(ab_plot)
+    ab_rows = gr.Dataframe(ab_table, interactive=False, max_height=320, label="Where A and B disagree")
+    for which, settings in ((set_a, setting_a), (set_b, setting_b)):
+        which.change(lambda label: gr.Dropdown(choices=dashboard.setting_names(label)), [which], [settings],
+                     api_name=False)  # fmt: skip
+    ab_inputs = [set_a, setting_a, set_b, setting_b]
+    gr.on([setting_a.change, setting_b.change], dashboard.ab_compare, ab_inputs, [ab_note, ab_chart, ab_rows],
+          api_name="compare")  # fmt: skip
+    opened = [page.text, *page.controls_a, page.compare_on, *page.controls_b, tabs]
+    ab_rows.select(dashboard.open_pair, [*ab_inputs, ab_rows], opened, api_name=False).then(**page.run_a).then(
+        **page.run_b
+    )
+
+
+def dashboard_section(page: DemoTab, tabs: gr.Tabs) -> None:
+    """The committed results: settings space, lengths and costs, A against B, and every setting as a table."""
+    labels = list(dashboard.result_sets())
+    if not labels:
+        gr.Markdown("No committed results yet: run `python -m eval` and set LONGBERT_RESULTS.")
+        return
+    chosen, description, metric = settings_space(labels)
+    picked = lengths_and_costs(labels, chosen, metric)
+    a_against_b(labels, page, tabs)
+    gr.Markdown(f"### Every setting\n{dashboard.TABLE_NOTE}")
+    first = dashboard.results_at(dashboard.result_sets()[labels[0]])
+    every = gr.Dataframe(dashboard.readable_table(first), interactive=False, max_height=480,
+                         label="Settings x metrics")  # fmt: skip
+
+    def switch(label):
+        results = dashboard.results_of(label)
+        table = compare.settings_table(results)
+        choices = gr.Dropdown(choices=list(table["setting"]), value=dashboard.contrast(table, results.metric))
+        return dashboard.about(results), choices, dashboard.readable_table(results)
+
+    chosen.change(switch, [chosen], [description, picked, every], api_name=False)
+
+
+def runs_section(model: gr.Dropdown) -> None:
+    """An evaluation run on a seeded sample of test reviews from the page, with Run and Stop."""
+    gr.Markdown("### Run an evaluation on a sample of test reviews")
+    most = max(runs.available_reviews(review_source()), 10)
+    with gr.Row():
+        reviews = gr.Slider(10, most, value=min(100, most), step=10,
+                            label=f"reviews (seeded, balanced; {most:,} available here)")  # fmt: skip
+        grid = gr.Textbox("510/510/1,510/255/1", label="chunkings CHUNK/STRIDE/MINIMAL")
+        poolings = gr.CheckboxGroup(list(POOLINGS), value=["mean", "max"], label="poolings")
+    with gr.Row():
+        run = gr.Button("Run", variant="primary")
+        stop = gr.Button("Stop")
+    run_note = gr.Markdown()
+    committed = dashboard.committed_results()
+    headers = list(dashboard.readable_table(committed, "").columns) if committed else ["setting"]
+    run_table = gr.Dataframe(headers=headers, label="This run (the committed results are in the table above)",
+                             interactive=False)  # fmt: skip
+    with gr.Row():
+        with gr.Column(min_width=320):
+            run_accuracy = gr.Plot(visible=False)
+        with gr.Column(min_width=320):
+            run_buckets = gr.Plot(visible=False)
+    run.click(runs.run_evaluation, [model, reviews, grid, poolings], [run_note, run_table, run_accuracy, run_buckets],
+              api_name="evaluate", preprocess=False)  # fmt: skip
+    stop.click(runs.stop_evaluation, None, None, api_name=False, queue=False)
+    gr.api(runs.scoring_now, api_name="runs")
+
+
+def build_app() -> gr.Blocks:
+    """The whole UI: a Demo tab and an Evaluation tab."""
+    with gr.Blocks(title="longbert: BERT for long texts") as app:
+        gr.Markdown(
+            "# longbert\nClassify reviews of any length: the text is cut into chunks, every chunk is "
+            "scored, and the chunk probabilities are pooled."
+        )
+        with gr.Tabs() as tabs:
+            with gr.Tab("Demo", id="demo"):
+                page = demo_tab()
+            with gr.Tab("Evaluation", id="evaluation"):
+                dashboard_section(page, tabs)
+                runs_section(page.model)
+    return app
