@@ -13,11 +13,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from longbert.encoding import check_text
+from longbert import inputs
 from longbert.errors import LongbertError
 
 PROGRESS_MIN_TEXTS = 50
-STDIN_MODES = ("auto", "jsonl", "text")
 PREDICT_EXAMPLES = """examples (the bundled model unless --model or $LONGBERT_MODEL names one):
   longbert predict review.txt
   longbert predict reviews.jsonl --pooling max
@@ -52,64 +51,13 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def read_texts(paths: Sequence[str], stdin: str = "auto") -> list[str]:
-    """Texts from .txt files (one text each) and .jsonl files (a "text" field a line), else from stdin.
-
-    Every text is read and checked before any is classified, so bad input stops the run before its
-    first output line. stdin (see read_stdin) is JSON lines or one plain text."""
+def read_texts(paths: Sequence[str], stdin: str = "auto", text_column: str = "text") -> list[str]:
+    """Texts from files or directories (longbert.inputs reads every format), else from stdin (JSON lines or one
+    plain text); all read and checked before any is classified, so bad input stops the run before its first
+    output line."""
     if not paths:
-        return read_stdin(sys.stdin.buffer.read(), stdin)
-    texts: list[str] = []
-    for name in paths:
-        path = Path(name)
-        if not path.is_file():
-            raise LongbertError(f"no such file: {name}")
-        if path.suffix == ".txt":
-            texts.append(_decoded(path.read_bytes(), name))
-        elif path.suffix == ".jsonl":
-            texts.extend(_jsonl_texts(_decoded(path.read_bytes(), name).splitlines(), name))
-        else:
-            raise LongbertError(f"{name}: expected a .txt file (one text) or a .jsonl file (a 'text' field a line)")
-    return texts
-
-
-def read_stdin(data: bytes, mode: str = "auto") -> list[str]:
-    """Standard input as texts. mode jsonl: a JSON object with a "text" field a line; text: all of it is one
-    text; auto: JSON lines if the first non-blank line is a JSON object, else one plain text."""
-    if mode not in STDIN_MODES:
-        raise LongbertError(f"--stdin must be one of {', '.join(STDIN_MODES)}, got {mode!r}")
-    text = _decoded(data, "stdin")
-    if mode == "auto":
-        first = next((line for line in text.splitlines() if line.strip()), "")
-        try:
-            mode = "jsonl" if isinstance(json.loads(first), dict) else "text"
-        except json.JSONDecodeError:
-            mode = "text"
-    if mode == "text":
-        return [check_text(text, "stdin")]
-    return _jsonl_texts(text.splitlines(), "stdin")
-
-
-def _decoded(data: bytes, source: str) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise LongbertError(f"{source} is not UTF-8 text: {error.reason} at byte {error.start}") from error
-
-
-def _jsonl_texts(lines, source: str) -> list[str]:
-    texts = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise LongbertError(f"{source} line {number}: not valid JSON ({error.msg})") from error
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            raise LongbertError(f'{source} line {number}: expected an object with a string "text" field')
-        texts.append(check_text(record["text"], f"{source} line {number}"))
-    return texts
+        return inputs.read_stdin(sys.stdin.buffer.read(), stdin, text_column)
+    return inputs.read_texts(paths, text_column)
 
 
 def _add_chunking_flags(parser: argparse.ArgumentParser) -> None:
@@ -140,22 +88,23 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=PREDICT_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    predict.add_argument("files", nargs="*", help=".txt (one text) or .jsonl ('text' field) files; stdin if none")
+    predict.add_argument("files", nargs="*", help=".txt (one text), .jsonl, .csv or .parquet files, or directories of "
+                         "them; stdin if none")  # fmt: skip
     predict.add_argument(
         "--stdin",
         default="auto",
-        choices=STDIN_MODES,
+        choices=inputs.STDIN_MODES,
         help="stdin is JSON lines (jsonl), one plain text (text), or auto: JSON lines if its first non-blank "
         "line is a JSON object (default)",
     )
     _add_chunking_flags(predict)
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
+    predict.add_argument("--text-column", default="text", help="the field or column of texts (default text)")
     collection = predict.add_argument_group(
-        "collections", "INPUT (a parquet, JSON lines or CSV file, or a directory of them) to a directory of parquet "
-        "parts; a rerun of the same command resumes"
+        "collections", "INPUT (a .txt, JSON lines, CSV or parquet file, or a directory of them) to a directory of "
+        "parquet parts; a rerun of the same command resumes"
     )  # fmt: skip
     collection.add_argument("--output", help="write parquet parts here instead of JSON lines to stdout")
-    collection.add_argument("--text-column", default="text", help="the column of texts (default text)")
     collection.add_argument("--id-column", help="the column of document ids (default: the row number)")
     collection.add_argument("--chunks", action="store_true", help="add every chunk's outputs and character span")
     collection.add_argument("--part-rows", type=int, default=2_000, help="documents per part (default 2,000)")
@@ -238,7 +187,7 @@ def run_collection(args: argparse.Namespace) -> None:
     from longbert.collection import Job, local_parts, score_collection
 
     if len(args.files) != 1:
-        raise LongbertError("--output takes one INPUT: a parquet, JSON lines or CSV file, or a directory of them")
+        raise LongbertError("--output takes one INPUT: a .txt, JSON lines, CSV or parquet file, or a directory of them")
     if args.part_rows < 1:
         raise LongbertError(f"--part-rows must be a positive integer, got {args.part_rows}")
     # Loaded here on Ray too (on the CPU there), so a bad model or setting is one line before any actor starts.
@@ -270,7 +219,7 @@ def _default_model() -> str:
 def run_predict(args: argparse.Namespace) -> None:
     if args.output is not None:
         return run_collection(args)
-    texts = read_texts(args.files, args.stdin)
+    texts = read_texts(args.files, args.stdin, args.text_column)
     classifier = load_classifier(args)
     strategy = strategy_from_args(args, classifier.settings)
     predictions = classifier.iter_predict(

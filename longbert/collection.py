@@ -1,4 +1,4 @@
-"""Score a collection of documents: parquet, JSON lines or CSV in (a file or a directory of them), parquet out.
+"""Score a collection of documents: any input longbert.inputs reads (a file or a directory of them), parquet out.
 
 The input streams through in batches, so memory stays bounded for any size. The output is a
 directory of parts, each holding a fixed range of input rows (`part-00000.parquet` rows
@@ -13,26 +13,15 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from longbert.encoding import check_text
-from longbert.errors import LongbertError, first_line
+from longbert.errors import LongbertError
 from longbert.files import write_atomic, write_text_atomic
+from longbert.inputs import input_files, problem, pyarrow_module, read_rows
 
-FORMATS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}
 SETTINGS, MANIFEST = "_settings.json", "_manifest.json"
-
-
-def _pyarrow():
-    try:
-        import pyarrow
-        import pyarrow.dataset
-        import pyarrow.parquet
-    except ImportError:
-        raise LongbertError("--output needs pyarrow: pip install pyarrow (or longbert[io])") from None
-    return pyarrow
 
 
 @dataclass(frozen=True)
@@ -46,87 +35,6 @@ class Job:
     id_column: str | None = None
     chunks: bool = False
     part_rows: int = 2_000
-
-
-def input_files(path: str | Path) -> list[Path]:
-    """The input: one file, or every parquet / JSON lines / CSV file of a directory (sorted, one format)."""
-    path = Path(path)
-    if path.is_file():
-        files = [path]
-    elif path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in FORMATS and not p.name.startswith("."))
-    else:
-        raise LongbertError(f"no such input: {path}")
-    if not files or any(p.suffix not in FORMATS for p in files):
-        raise LongbertError(f"{path}: expected .parquet, .jsonl or .csv files")
-    if len({FORMATS[p.suffix] for p in files}) > 1:
-        raise LongbertError(f"{path} mixes formats: give one of parquet, JSON lines or CSV")
-    return files
-
-
-def read_rows(files: Sequence[Path], text_column: str, id_column: str | None, batch_rows: int) -> Iterator[tuple]:
-    """(first row number, ids, texts) batches of at most batch_rows, in file and row order.
-
-    Without id_column a document's id is its row number in the whole input. Parquet and CSV stream
-    through pyarrow; JSON lines are parsed line by line, so a line of another shape is one bad row."""
-    rows = _json_rows(files, text_column, id_column) if FORMATS[files[0].suffix] == "json" else None
-    if rows is None:
-        rows = _arrow_rows(files, text_column, id_column, batch_rows)
-    ids: list = []
-    texts: list = []
-    start = 0
-    for number, (identifier, text) in enumerate(rows):
-        ids.append(number if id_column is None else identifier)
-        texts.append(text)
-        if len(ids) == batch_rows:
-            yield start, ids, texts
-            start, ids, texts = start + len(ids), [], []
-    if ids:
-        yield start, ids, texts
-
-
-def _json_rows(files: Sequence[Path], text_column: str, id_column: str | None) -> Iterator[tuple]:
-    """(id, text) of each JSON line; a line that is not an object with the text column gives text None."""
-    for path in files:
-        with path.open(encoding="utf-8", errors="surrogateescape") as lines:
-            for line in lines:
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    record = None
-                if not isinstance(record, dict):
-                    yield None, None
-                    continue
-                yield record.get(id_column) if id_column else None, record.get(text_column)
-
-
-def _arrow_rows(files: Sequence[Path], text_column: str, id_column: str | None, batch_rows: int) -> Iterator[tuple]:
-    pa = _pyarrow()
-    try:
-        dataset = pa.dataset.dataset([str(f) for f in files], format=FORMATS[files[0].suffix])
-        columns = [text_column] + ([id_column] if id_column else [])
-        missing = [c for c in columns if c not in dataset.schema.names]
-        if missing:
-            raise LongbertError(f"the input has no column {missing[0]!r} (it has {', '.join(dataset.schema.names)})")
-        for batch in dataset.to_batches(columns=columns, batch_size=batch_rows, use_threads=False):
-            texts = batch.column(text_column).to_pylist()
-            ids = batch.column(id_column).to_pylist() if id_column else [None] * len(texts)
-            yield from zip(ids, texts)
-    except pa.ArrowException as error:
-        raise LongbertError(f"cannot read the input: {first_line(error)}") from error
-
-
-def usable(text: object, where: str) -> str | None:
-    """None if the text can be classified, else why not (the row's error)."""
-    if text is None:
-        return "no text"
-    try:
-        check_text(text, where)
-    except LongbertError as error:
-        return str(error)
-    return None
 
 
 def _row(answer, task, chunks: bool) -> dict:
@@ -144,7 +52,7 @@ def _row(answer, task, chunks: bool) -> dict:
 def prediction_columns(classifier, ids: list, texts: list, strategy, pooling: str | None, chunks: bool) -> dict:
     """The output columns of one batch: id, the answer by task (label / labels / value), probabilities,
     num_tokens, num_chunks, error, and with chunks every chunk's outputs and character span."""
-    errors = [usable(text, f"the text of id {i!r}") for i, text in zip(ids, texts)]
+    errors = [problem(text, f"the text of id {i!r}") for i, text in zip(ids, texts)]
     good = [k for k, error in enumerate(errors) if error is None]
     answers = dict(zip(good, classifier.predict([texts[k] for k in good], strategy, pooling)))
     rows = [_row(answers.get(k), classifier.task, chunks) for k in range(len(ids))]
@@ -156,7 +64,7 @@ class Output:
     """The output directory: which parts are done, and writing a part or the manifest atomically."""
 
     def __init__(self, directory: str | Path, job: Job):
-        _pyarrow()  # before any work: without it no part could be written
+        pyarrow_module()  # before any work: without it no part could be written
         self.directory = Path(directory)
         if self.directory.exists() and not self.directory.is_dir():
             raise LongbertError(f"--output {self.directory} is a file; it must be a directory (of parquet parts)")
@@ -180,7 +88,7 @@ class Output:
         return self.part_path(number).is_file()
 
     def write_part(self, number: int, columns: dict) -> None:
-        pa = _pyarrow()
+        pa = pyarrow_module()
         table = pa.table(columns)
         write_atomic(self.part_path(number), lambda p: pa.parquet.write_table(table, p))
 

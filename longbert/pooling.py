@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -26,12 +25,9 @@ from torch.nn.utils.rnn import pad_sequence
 from longbert.chunking import Chunks, window_size
 from longbert.encoding import Encoded
 from longbert.errors import LongbertError
-
-if TYPE_CHECKING:
-    from longbert.tasks import Task
+from longbert.tasks import ACTIVATIONS, Task
 
 POOLINGS = ("mean", "max", "logit_mean", "median", "weighted_mean")
-ACTIVATIONS = {"softmax": lambda x: x.softmax(-1), "sigmoid": torch.sigmoid, "identity": lambda x: x}
 
 
 def check_pooling(method: str) -> str:
@@ -139,7 +135,7 @@ class ChunkScores:
         has = counts > 0
         if has.any():
             lengths = torch.from_numpy(self.chunks.lengths).float()
-            out[has] = task.pool(self.logits, counts[has].tolist(), method, lengths).double().numpy()
+            out[has] = pool(self.logits, counts[has].tolist(), method, lengths, task.activation).double().numpy()
         return out
 
 

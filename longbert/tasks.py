@@ -20,8 +20,9 @@ import numpy as np
 import torch
 
 from longbert.errors import LongbertError
-from longbert.pooling import ACTIVATIONS, pool
 
+# What a chunk's logits become: class probabilities, label probabilities or the raw values.
+ACTIVATIONS = {"softmax": lambda x: x.softmax(-1), "sigmoid": torch.sigmoid, "identity": lambda x: x}
 SINGLE_LABEL = "single_label_classification"
 MULTI_LABEL = "multi_label_classification"
 REGRESSION = "regression"
@@ -53,7 +54,7 @@ class Task:
     name: ClassVar[str]  # the task's name: transformers' problem_type where transformers knows it
     problem_type: ClassVar[str | None] = None  # what a model's config says (None: transformers has no such type)
     short_name: ClassVar[str]
-    activation: ClassVar[str]  # softmax, sigmoid or identity (longbert.pooling.ACTIVATIONS)
+    activation: ClassVar[str]  # softmax, sigmoid or identity (ACTIVATIONS)
     metric: ClassVar[str]  # the metric results and epochs are ranked by
     higher_is_better: ClassVar[bool] = True
     comparison: ClassVar[str] = "correct"  # per_review gives: "correct" (booleans) or "errors" (absolute errors)
@@ -77,10 +78,6 @@ class Task:
     def activate(self, logits: torch.Tensor) -> torch.Tensor:
         """Per-chunk outputs: class probabilities, label probabilities or raw values."""
         return ACTIVATIONS[self.activation](logits.float())
-
-    def pool(self, logits: torch.Tensor, counts: Sequence[int], method: str, lengths: torch.Tensor | None = None):
-        """Pooled outputs [n_texts, n_outputs] of consecutive texts' chunk logits (differentiable)."""
-        return pool(logits, counts, method, lengths, self.activation)
 
     def filled(self, pooled: np.ndarray) -> np.ndarray:
         """Pooled outputs with the rows of texts without tokens (NaN) given empty_output."""

@@ -25,7 +25,7 @@ from longbert.classifier import LongTextClassifier
 from longbert.errors import LongbertError
 from longbert.files import fresh_dir, replace_dir, write_text_atomic
 from longbert.loading import load_pretrained, quiet_transformers
-from longbert.pooling import check_pooling
+from longbert.pooling import check_pooling, pool
 from longbert.runtime import Runtime, describe_device, resolve_device, software_versions
 from longbert.scoring import padded_batches
 from longbert.settings import Settings, save_settings
@@ -122,7 +122,7 @@ def accumulate_gradients(
         return model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
 
     def loss_of(logits: torch.Tensor) -> torch.Tensor:
-        return task.loss(task.pool(logits, chunks.counts, pooling, lengths), targets)
+        return task.loss(pool(logits, chunks.counts, pooling, lengths, task.activation), targets)
 
     if len(passes) == 1:
         index, ids, mask = passes[0]

@@ -171,7 +171,8 @@ def test_bad_models_and_inputs(capsys, tmp_path, model_dir):
         (["--model", str(no_tokenizer)], "has 5 tokens but the model's vocabulary has 30,522: its tokenizer files"),
         ([str(tmp_path / "nope.txt"), "--model", str(model_dir)], "no such file"),
         ([str(bad_jsonl), "--model", str(model_dir)], 'bad.jsonl line 2: expected an object with a string "text"'),
-        ([str(model_dir / "config.json"), "--model", str(model_dir)], "expected a .txt file"),
+        ([str(model_dir / "model.safetensors"), "--model", str(model_dir)], "expected .txt, .jsonl, .csv or .parquet"),
+        ([str(model_dir / "config.json"), "--model", str(model_dir)], "config.json line 1: not valid JSON"),
     ]
     for args, message in cases:
         argv = ["predict", *args] if args[0].startswith("--") is False else ["predict", str(review), *args]

@@ -75,6 +75,51 @@ def test_json_lines_csv_and_directories(tmp_path, capsys, model_dir, kind):
     assert result["num_tokens"].min() > 0
 
 
+def write_input(frame: pd.DataFrame, kind: str, tmp_path):
+    """frame's texts in one format: a directory of .txt files (one text each), .jsonl, .csv or .parquet."""
+    if kind == "txt":
+        folder = tmp_path / "texts"
+        folder.mkdir()
+        for i, text in enumerate(frame["text"]):
+            (folder / f"{i:03d}.txt").write_text(text, encoding="utf-8")
+        return folder
+    source = tmp_path / f"in.{kind}"
+    {"jsonl": lambda: frame.to_json(source, orient="records", lines=True),
+     "csv": lambda: frame.to_csv(source, index=False), "parquet": lambda: frame.to_parquet(source)}[kind]()  # fmt: skip
+    return source
+
+
+@pytest.mark.parametrize("kind", ["txt", "jsonl", "csv", "parquet"])
+def test_predict_reads_every_format_with_and_without_output(tmp_path, capsys, model_dir, classifier, kind):
+    frame = documents(6).rename(columns={"body": "text"})
+    source = write_input(frame, kind, tmp_path)
+    expected = [p.label for p in classifier.predict(frame["text"].tolist())]
+    code = main(["predict", str(source), "--model", str(model_dir), "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert [json.loads(line)["label"] for line in out.splitlines()] == expected
+    code, err = run(capsys, str(source), "--output", str(tmp_path / "out"), "--model", str(model_dir), "--quiet")
+    assert code == 0, err
+    assert read_output(tmp_path / "out")["label"].tolist() == expected
+
+
+def test_a_line_that_is_not_json_is_named_and_a_missing_id_field_refused(tmp_path, capsys, model_dir):
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": "a", "text": "fine"}\n{"id": "b", "text": \n')
+    code, err = run(capsys, str(source), "--output", str(tmp_path / "out"), "--model", str(model_dir),
+                    "--id-column", "id", "--quiet")  # fmt: skip
+    assert code == 0, err
+    assert (
+        read_output(tmp_path / "out")["error"].tolist()[1].endswith("in.jsonl line 2: not valid JSON (Expecting value)")
+    )
+    code, err = run(capsys, str(source), "--model", str(model_dir), "--quiet")
+    assert code == 2 and "in.jsonl line 2: not valid JSON" in err and len(err.strip().splitlines()) == 1
+    source.write_text('{"text": "fine"}\n')
+    code, err = run(capsys, str(source), "--output", str(tmp_path / "out2"), "--model", str(model_dir),
+                    "--id-column", "id", "--quiet")  # fmt: skip
+    assert code == 2 and "line 1 has no 'id' field (--id-column)" in err
+
+
 def test_bad_rows_are_reported_with_their_ids_and_do_not_stop_the_others(tmp_path, capsys, model_dir):
     lines = [{"id": "a", "text": "fine"}, {"id": "b", "text": None}, {"id": "c", "text": 42},
              {"id": "d", "text": "good \ud800 film"}, {"id": "e", "text": ""}]  # fmt: skip
