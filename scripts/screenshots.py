@@ -10,6 +10,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.browser import CHROMIUM, CHROMIUM_ARGS
 from bench.load import free_port, start_app
 from ui.demo import example_reviews
 from ui.views import readable
@@ -19,11 +20,9 @@ PORT = free_port() if SERVE else None
 server = start_app(PORT, {"LONGBERT_MODEL": None, "LONGBERT_RESULTS": None}) if SERVE else None
 URL = f"http://127.0.0.1:{PORT}/" if SERVE else (sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:7860/")
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 with sync_playwright() as p:
-    browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     page.goto(URL)
     review = readable(example_reviews()[1])  # head truncation wrong, chunking right

@@ -3,7 +3,6 @@
 import concurrent.futures
 import math
 import re
-import socket
 import statistics
 import time
 
@@ -14,6 +13,8 @@ from conftest import save_tiny_model
 
 pytest.importorskip("gradio")
 
+from bench.browser import CHROMIUM, CHROMIUM_ARGS
+from bench.load import free_port
 from eval.results import Results
 from eval.run import evaluate, parse_grid
 from longbert import Chunking
@@ -180,12 +181,6 @@ def test_dashboard_figures_cover_the_settings_space(results_dir):
     assert "★" in "".join(t for row in heat.data[0].text for t in row), "the best cell is marked"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(model_dir, results_dir):
     with pytest.MonkeyPatch.context() as patch:  # undone when the module ends: no later test sees these
@@ -278,11 +273,6 @@ def test_twenty_concurrent_long_reviews_are_all_answered_correctly(server, model
     print(f"20 concurrent: p50 {statistics.median(latencies):.2f} s, p95 {latencies[18]:.2f} s")
 
 
-CHROMIUM = "/usr/bin/chromium"
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"]  # fmt: skip
-
-
 def bar_count(page) -> int:
     return page.locator(".js-plotly-plot").first.locator("g.point").count()
 
@@ -318,7 +308,7 @@ def browser_page(server):
         pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
     playwright = pytest.importorskip("playwright.sync_api")
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 

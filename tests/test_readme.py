@@ -35,11 +35,12 @@ def commands(text: str) -> list[list[str]]:
 
 @pytest.fixture
 def user(tmp_path, monkeypatch, model_dir):
-    """A working directory with review.txt and reviews.jsonl, and the default model set to a tiny one."""
+    """A working directory with review.txt, reviews.jsonl and reviews.csv, and the default model set to a tiny one."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("LONGBERT_MODEL", str(model_dir))
     (tmp_path / "review.txt").write_text(REVIEW, encoding="utf-8")
     (tmp_path / "reviews.jsonl").write_text(json.dumps({"text": REVIEW}) + "\n" + json.dumps({"text": "Dull."}))
+    (tmp_path / "reviews.csv").write_text(f'body\n"{REVIEW}"\nDull.\n', encoding="utf-8")
     return tmp_path
 
 

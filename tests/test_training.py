@@ -3,7 +3,6 @@
 import dataclasses
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -14,6 +13,7 @@ import torch
 from conftest import save_tiny_encoder, save_tiny_model, tiny_bert
 from safetensors.torch import load_file
 
+from bench.load import free_port
 from longbert import MULTI_LABEL, REGRESSION, SINGLE_LABEL, Chunking, LongbertError, LongTextClassifier, chunk
 from longbert.cli import main
 from longbert.runtime import runtime_for
@@ -121,12 +121,6 @@ def test_train_rejects_bad_settings(capsys, tmp_path, model_dir):
         assert message in capsys.readouterr().err
     with pytest.raises(LongbertError, match="no full batch"):
         train(str(model_dir), synthetic(4), tmp_path / "y", TrainConfig(batch_texts=8), progress=False)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow

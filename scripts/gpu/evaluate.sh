@@ -9,18 +9,14 @@
 # Writes OUT/imdb-test/ (a results directory: python -m eval.figures draws its figures where plotly is
 # missing), OUT/eval.log, OUT/bench_gpu.md (rewritten after each measurement) and OUT/bench.log.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+source "$(dirname "$0")/common.sh"
 OUT=${OUT:-runs/gpu}; mkdir -p "$OUT"
 MODEL=${MODEL:-longbert/model}
-export PYTHONUNBUFFERED=1
-data=(); [ -n "${DATA:-}" ] && data=(--data "$DATA")
-limit=(); [ -n "${LIMIT:-}" ] && limit=(--limit "$LIMIT")
 methods=${METHODS:-article,belt,longbert,longbert-serial}
 if ! python -c "import belt_nlp" 2>/dev/null; then
   methods=$(echo "$methods" | tr , '\n' | grep -vx belt | paste -sd, -)
   echo "BELT is not installed (pip install belt-nlp==1.1.0): benchmarking $methods"
 fi
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo "no NVIDIA GPU: running on the CPU"
 start=$EPOCHREALTIME
 python -m eval --model "$MODEL" "${data[@]}" "${limit[@]}" --out "$OUT/imdb-test" --quiet 2>&1 | tee "$OUT/eval.log"
 echo "eval_seconds_end_to_end $(awk "BEGIN {print $EPOCHREALTIME - $start}")" | tee -a "$OUT/eval.log"

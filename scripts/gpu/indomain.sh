@@ -10,12 +10,9 @@
 #   "mlm pooled head" with train.parquet and "evaluate" with test.parquet in two calls there).
 # Writes OUT/mlm (encoder + mlm.json), OUT/pooled and OUT/head (models + training.json), OUT/results/{pooled,head}.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+source "$(dirname "$0")/common.sh"
 OUT=${OUT:-runs/gpu/indomain}; mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1
 DATA_ARG=${DATA:-imdb}
-limit=(); [ -n "${LIMIT:-}" ] && limit=(--limit "$LIMIT")
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo "no NVIDIA GPU: running on the CPU"
 for stage in ${STAGES:-mlm pooled head evaluate}; do
   start=$EPOCHREALTIME
   case $stage in

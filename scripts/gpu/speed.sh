@@ -7,15 +7,12 @@
 #   BASELINE (reviews for the article loop and BELT, default 2,000); REPEATS (default 3).
 # Writes OUT/speed_variants.json, OUT/speed_variants_profile.txt, OUT/speed.log and OUT/bench_speed.md.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+source "$(dirname "$0")/common.sh"
 OUT=${OUT:-runs/gpu}; mkdir -p "$OUT"
 MODEL=${MODEL:-longbert/model}
-export PYTHONUNBUFFERED=1
-data=(); [ -n "${DATA:-}" ] && data=(--data "$DATA")
 all=$(python -c "from bench.variants import VARIANTS; print(';'.join(VARIANTS))")
 methods=article,belt,longbert
 python -c "import belt_nlp" 2>/dev/null || { methods=article,longbert; echo "BELT is not installed: $methods"; }
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo "no NVIDIA GPU: running on the CPU"
 python -m bench.variants --model "$MODEL" "${data[@]}" --texts "${LIMIT:-25000}" --repeats "${REPEATS:-3}" \
   --variants "${VARIANTS:-$all}" --out "$OUT/speed_variants" 2>&1 | tee "$OUT/speed.log"
 python -m bench --model "$MODEL" "${data[@]}" --texts "${LIMIT:-25000}" --baseline-texts "${BASELINE:-2000}" \

@@ -10,22 +10,20 @@
 #   DEADLINE bounds the whole script in seconds (default 540); LIMIT=N / TEST_LIMIT=N for a dry run
 # Writes OUT/<candidate>/ (models), OUT/results/<candidate>/, OUT/logs/, OUT/choice.json, OUT/bench_gpu.md.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+source "$(dirname "$0")/common.sh"
 OUT=${OUT:-runs/gpu/sweep}; mkdir -p "$OUT/logs" "$OUT/results"
 begin=$(date +%s)
 deadline=${DEADLINE:-540}
 base=${BASE:-sentence-transformers/all-MiniLM-L6-v2}
-data=${DATA:-imdb}
-test_data=(); [ "$data" != imdb ] && test_data=(--data "$data")
+train_data=${DATA:-imdb}
+test_data=(); [ "$train_data" != imdb ] && test_data=(--data "$train_data")
 candidates=${CANDIDATES:-"e4-lr5e-5:4:5e-5 e4-lr1e-4:4:1e-4 e4-lr3e-5:4:3e-5"}
-limit=(); [ -n "${LIMIT:-}" ] && limit=(--limit "$LIMIT")
 test_limit=(); [ -n "${TEST_LIMIT:-}" ] && test_limit=(--limit "$TEST_LIMIT")
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo "no NVIDIA GPU: running on the CPU"
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=true
 
 for candidate in $candidates; do
   IFS=: read -r name epochs lr <<<"$candidate"
-  timeout -k 10 "${TRAIN_SECONDS:-360}" python -m longbert train --model "$base" --data "$data" "${limit[@]}" \
+  timeout -k 10 "${TRAIN_SECONDS:-360}" python -m longbert train --model "$base" --data "$train_data" "${limit[@]}" \
     --out "$OUT/$name" --overwrite --mode pooled --pooling mean --chunk-size 510 --stride 510 --epochs "$epochs" \
     --batch-texts "${BATCH_TEXTS:-16}" --lr "$lr" --save-dtype float16 --quiet >"$OUT/logs/train_$name.log" 2>&1 &
 done
@@ -34,7 +32,7 @@ echo "training done after $(( $(date +%s) - begin )) s"
 if [ -n "${SOUP:-}" ]; then
   trained=(); for c in $candidates; do [ -f "$OUT/${c%%:*}/model.safetensors" ] && trained+=("$OUT/${c%%:*}"); done
   rm -rf "$OUT/soup"
-  PYTHONPATH=. python scripts/gpu/soup.py --data "$data" --out "$OUT/soup" "${trained[@]}" >"$OUT/logs/soup.log" 2>&1 \
+  PYTHONPATH=. python scripts/gpu/soup.py --data "$train_data" --out "$OUT/soup" "${trained[@]}" >"$OUT/logs/soup.log" 2>&1 \
     && candidates="$candidates soup"
   tail -n 3 "$OUT/logs/soup.log"
 fi
@@ -53,6 +51,9 @@ best=$(python - "$OUT" $candidates <<'PY'
 import json, sys
 from pathlib import Path
 
+from longbert.tasks import task_type
+from longbert.training import selection_score
+
 out, rows = Path(sys.argv[1]), {}
 for candidate in sys.argv[2:]:
     name = candidate.split(":")[0]
@@ -63,7 +64,7 @@ for candidate in sys.argv[2:]:
     saved = data.get("saved_epoch") or data["history"][-1]["epoch"]
     epoch = next(h for h in data["history"] if h["epoch"] == saved)
     rows[name] = {"saved_epoch": saved, "finished": "saved_epoch" in data, "history": data["history"],
-                  "score": [epoch.get("validation_accuracy", 0.0), -epoch.get("validation_loss", 0.0)],
+                  "score": list(selection_score(epoch, task_type(data.get("task", "single_label")))),
                   "test_evaluated": (out / "results" / name / "summary.json").exists()}
 best = max(rows, key=lambda n: rows[n]["score"]) if rows else ""
 (out / "choice.json").write_text(json.dumps({"chosen": best, "candidates": rows}, indent=2) + "\n")

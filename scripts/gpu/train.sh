@@ -7,12 +7,9 @@
 #   OUT    where the model goes (default runs/gpu/model); EPOCHS (3), LR (5e-5), LIMIT=N for a dry run
 #   MODE   pooled (default) or head: the truncation-trained twin (head 510 in the loss)
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+source "$(dirname "$0")/common.sh"
 OUT=${OUT:-runs/gpu}; mkdir -p "$OUT"
 model=${MODEL_OUT:-$OUT/model}
-limit=(); [ -n "${LIMIT:-}" ] && limit=(--limit "$LIMIT")
-export PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo "no NVIDIA GPU: running on the CPU"
 start=$(date +%s)
 python -m longbert train --model "${BASE:-sentence-transformers/all-MiniLM-L6-v2}" --data "${DATA:-imdb}" \
   "${limit[@]}" --out "$model" --overwrite --mode "${MODE:-pooled}" --pooling mean --chunk-size 510 --stride 510 \

@@ -4,10 +4,7 @@
 #   MODEL (default longbert/model), DATA (a directory of test.parquet; unset: the Hub), OUT (runs/gpu),
 #   LIMIT=N scores N reviews (a dry run); VARIANTS='a;b' picks variants by name; REPEATS=N (2).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+source "$(dirname "$0")/common.sh"
 OUT=${OUT:-runs/gpu}; mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1
-data=(); [ -n "${DATA:-}" ] && data=(--data "$DATA")
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo "no NVIDIA GPU: running on the CPU"
 python -m bench.variants --model "${MODEL:-longbert/model}" "${data[@]}" --texts "${LIMIT:-25000}" \
   --repeats "${REPEATS:-2}" ${VARIANTS:+--variants "$VARIANTS"} --out "$OUT/variants" 2>&1 | tee "$OUT/variants.log"
