@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         classifier = models.load_classifier(model)
         demo.classify("A short warm-up review, to run the model once.", model, top, top, 1, "mean")
         request = lambda: demo.classify(longest, model, top, top, 1, "mean")  # noqa: E731
-        computed = timed(request, args.repeats, before=models.scored_chunks.cache_clear)
+        computed = timed(request, args.repeats, before=models.forget_scores)
         request()
         warm = timed(request, args.repeats)
         encoded = classifier.encode([longest])[0]

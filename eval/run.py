@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,12 +17,22 @@ from eval.cache import ChunkCache, text_digest
 from eval.metrics import BUCKETS, length_bucket, paired, task_metrics
 from eval.results import BASELINE, Results, setting_name
 from longbert import POOLINGS, Chunking, Chunks, LongbertError, LongTextClassifier, Task, chunk, parse_strategy
-from longbert.chunking import Sentences, Strategy
+from longbert.chunking import Sentences, Strategy, window_size
+from longbert.errors import Stopped
 from longbert.runtime import describe_device, software_versions
-from longbert.scoring import Scorer, StoppableScorer
+from longbert.scoring import Meter, Scorer, tokens_scored
 from longbert.tasks import label_targets
 
 TRUNCATIONS = ("head", "tail", "head+tail")
+
+
+class TooCostly(LongbertError):
+    """A run that would score more tokens than its bound allows: refused before any scoring."""
+
+    def __init__(self, tokens: int, limit: int):
+        self.tokens, self.limit = tokens, limit
+        super().__init__(f"these settings would score {tokens:,} tokens; the limit here is {limit:,}: take fewer "
+                         "reviews, larger strides or fewer chunkings")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -38,14 +47,22 @@ class Entry:
         return setting_name(self.strategy, self.pooling)
 
 
-def plan(chunkings: list[Chunking], poolings: list[str], truncations: list[str]) -> list[Entry]:
-    """The baseline (head 510) first, the other truncations, then every chunking with every pooling."""
+def plan(
+    chunkings: list[Chunking], poolings: list[str], truncations: list[str], max_settings: int | None = None
+) -> list[Entry]:
+    """The baseline (head 510) first, the other truncations, then every chunking with every pooling; more than
+    max_settings settings are refused."""
     strategies = [parse_strategy("head")] + [parse_strategy(t) for t in truncations if t != "head"]
     entries = [Entry(s, "mean") for s in strategies]
     entries += [Entry(c, p) for c in chunkings for p in poolings]
     keys = [e.key for e in entries]
     if len(set(keys)) != len(keys):
         raise LongbertError("the grid names the same setting twice")
+    if max_settings is not None and len(entries) > max_settings:
+        raise LongbertError(
+            f"these chunkings, poolings and truncations make {len(entries):,} settings; the limit here is "
+            f"{max_settings:,}: take fewer chunkings or poolings"
+        )
     return entries
 
 
@@ -96,9 +113,10 @@ def fingerprint(classifier: LongTextClassifier, model: str) -> dict:
     }
 
 
-def distinct_chunks(encoded, strategies: list[Strategy]) -> int:
-    """How many different chunks the strategies cut from the reviews: the work an evaluation does."""
-    return sum(len({w for s in strategies for w in s.windows(enc)}) for enc in encoded)
+def planned_tokens(encoded, strategies: list[Strategy], special: int) -> int:
+    """The tokens of the different chunks the strategies cut from the reviews (with each chunk's special tokens):
+    the work an evaluation does, since each distinct chunk is scored once."""
+    return sum(window_size(w) + special for enc in encoded for w in {w for s in strategies for w in s.windows(enc)})
 
 
 @dataclass
@@ -113,7 +131,11 @@ class CachedScorer:
     def __call__(self, chunks: Chunks, *, progress: bool = False) -> torch.Tensor:
         cut = chunks.keys()  # (review, window) pairs
         keys = [(self.digests[review], window) for review, window in cut]
-        missing = [i for i, key in enumerate(keys) if not self.cache.has(key)]
+        first: dict = {}  # each missing chunk once, though several strategies (or reviews) cut it
+        for i, key in enumerate(keys):
+            if key not in first and not self.cache.has(key):
+                first[key] = i
+        missing = list(first.values())
         if missing:
             todo = Chunks([chunks.ids[i] for i in missing], [1] * len(missing), [[keys[i][1]] for i in missing])
             self.cache.add([keys[i] for i in missing], self.inner(todo, progress=progress).numpy())
@@ -158,10 +180,24 @@ def review_columns(frame: pd.DataFrame, encoded) -> dict:
     return columns | {"bucket": length_bucket(num_tokens)}
 
 
-def cost(scores, special: int) -> dict:
-    """What a strategy scores: its chunks, and its tokens with each chunk's special tokens."""
-    chunks = int(sum(scores.chunks.counts))
-    return {"chunks": chunks, "tokens": int(scores.chunks.lengths.sum()) + special * chunks}
+def score_in_blocks(encoded, strategies: list[Strategy], scorer_for: Callable[[int, int], Scorer], block: int) -> int:
+    """Score the reviews `block` at a time, every strategy's chunks of a block in one call (scorer_for(first review,
+    reviews) scores them); returns how many reviews were scored whole: all, or those before a Stop."""
+    for first in range(0, len(encoded), block):
+        part = encoded[first : first + block]
+        try:
+            scorer_for(first, len(part))(Chunks.joined([chunk(part, s) for s in strategies]))
+        except Stopped:
+            if first == 0:
+                raise
+            return first
+    return len(encoded)
+
+
+def review_targets(frame: pd.DataFrame, task: Task) -> np.ndarray:
+    """The reviews' labels as the task's metrics take them (class ids, multi-hot rows or values)."""
+    targets = label_targets(frame["label"], task.name, task.labels)[2] if len(frame) else np.zeros(0)
+    return targets[:, 0] if task.values else targets
 
 
 def run_meta(classifier: LongTextClassifier, model: str, reviews: int, settings: list[str], seconds: float) -> dict:
@@ -195,29 +231,23 @@ def evaluate(
     batch_tokens: int | None = None,
     progress: bool = True,
     meta: dict | None = None,
-    max_chunks: int | None = None,
+    max_tokens: int | None = None,
     max_settings: int | None = None,
     time_reviews: int | None = None,
-    stop: threading.Event | None = None,
+    meter: Meter | None = None,
+    block_reviews: int | None = None,
 ) -> Results:
     """Score every setting on the reviews in `frame` (text, label); write the results if out_dir is given.
 
-    max_chunks and max_settings refuse, before any scoring, runs that would score more distinct chunks or
-    compare more settings (bounds for hosts: a thousand chunkings of ten reviews is minutes of summaries).
-    time_reviews: also time each strategy alone on that many of the reviews (seconds per 1,000 reviews).
-    stop: once set, scoring stops within one slice of chunks with longbert.Stopped (the chunks scored are kept).
+    max_tokens and max_settings refuse, before any scoring, runs that would score more tokens (the distinct
+    chunks' tokens: the model's work) or compare more settings (a thousand chunkings of ten reviews is minutes of
+    summaries). time_reviews: also time each strategy alone on that many reviews (seconds per 1,000 reviews).
+    meter: told the tokens planned, advanced as they are scored; once its stop is set, scoring stops within one
+    batch. block_reviews: score that many reviews at a time, so a stopped run still has whole reviews: its results
+    then cover those (meta "partial"); a run stopped before any is whole raises longbert.Stopped.
     """
-    task = classifier.task
-    targets = label_targets(frame["label"], task.name, task.labels)[2] if len(frame) else np.zeros(0)
-    if task.values:
-        targets = targets[:, 0]
     start = time.perf_counter()
-    entries = plan(chunkings, list(poolings), list(truncations))
-    if max_settings is not None and len(entries) > max_settings:
-        raise LongbertError(
-            f"these chunkings, poolings and truncations make {len(entries):,} settings; the limit here is "
-            f"{max_settings:,}: take fewer chunkings or poolings"
-        )
+    entries = plan(chunkings, list(poolings), list(truncations), max_settings)
     strategies = list(dict.fromkeys(e.strategy for e in entries))
     for strategy in strategies:
         strategy.validate(classifier.max_chunk_size)
@@ -226,14 +256,25 @@ def evaluate(
     out = Path(out_dir) if out_dir else None
     num_labels = classifier.model.config.num_labels
     cache = ChunkCache(out / "cache" if out else None, fingerprint(classifier, model), num_labels)
-    if max_chunks is not None and (needed := distinct_chunks(encoded, strategies)) > max_chunks:
-        raise LongbertError(
-            f"these settings cut the {len(texts):,} reviews into {needed:,} chunks; the limit here is "
-            f"{max_chunks:,}: take fewer reviews, larger strides or fewer chunkings"
-        )
-    model_scorer = classifier.scorer_with(batch_tokens)
-    inner = StoppableScorer(model_scorer, stop) if stop is not None else model_scorer
-    scorer = CachedScorer(inner, cache, [text_digest(t) for t in texts])
+    planned = planned_tokens(encoded, strategies, classifier.special.count)
+    if max_tokens is not None and planned > max_tokens:
+        raise TooCostly(planned, max_tokens)
+    if meter is not None:
+        meter.planned = planned
+    model_scorer = classifier.scorer_with(batch_tokens, meter=meter)
+    digests = [text_digest(t) for t in texts]
+    reviews = len(frame)
+    if block_reviews:
+
+        def scorer_for(first: int, n: int) -> Scorer:
+            return CachedScorer(model_scorer, cache, digests[first : first + n] * len(strategies))
+
+        reviews = score_in_blocks(encoded, strategies, scorer_for, block_reviews)
+    partial = {"reviews_scored": reviews, "reviews_planned": len(frame)} if reviews < len(frame) else {}
+    frame, encoded = frame.iloc[:reviews], encoded[:reviews]
+    task = classifier.task
+    targets = review_targets(frame, task)
+    scorer = CachedScorer(model_scorer, cache, digests[:reviews])
     scores = {}
     for strategy in tqdm(strategies, desc="strategies", disable=not progress):
         scores[strategy] = classifier.score(chunk(encoded, strategy), scorer, progress=progress)  # validated above
@@ -244,13 +285,16 @@ def evaluate(
     predictions = pd.DataFrame(columns | {key: task.stored(o) for key, o in outputs.items()})
     rows = summarize(outputs, entries, targets, columns["bucket"], task)
     for row, entry in zip(rows, entries):
-        row |= cost(scores[entry.strategy], classifier.special.count)
+        chunks = scores[entry.strategy].chunks
+        row |= {"chunks": len(chunks), "tokens": tokens_scored(chunks, classifier.special)}
         if timed:
             row["seconds_per_1k"] = seconds_alone[entry.strategy.name] * 1000 / timed
     seconds = time.perf_counter() - start
     about = run_meta(classifier, model, len(frame), [e.key for e in entries], seconds)
-    about |= {"chunks_scored": scorer.scored, "timed_reviews": timed, "chunks_reused": cache.loaded,
+    about |= {"chunks_scored": len(cache) - cache.loaded, "timed_reviews": timed, "chunks_reused": cache.loaded,
               "distinct_chunks": len(cache), "versions": software_versions(), **(meta or {})}  # fmt: skip
+    if partial:
+        about["partial"] = partial
     results = Results(about, rows, predictions, disagreements(frame, predictions, outputs, task))
     if out is not None:
         results.write(out, figure_writer())

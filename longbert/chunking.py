@@ -147,11 +147,16 @@ class Sentences(Chunking):
             start = min(later[0], end) if later else end
 
 
-def smallest_stride(chunking: Chunking, text: Encoded | int, max_chunks: int) -> int | None:
-    """The smallest stride from chunking's own up to its chunk_size that cuts the text into at most
-    max_chunks chunks, or None if even non-overlapping chunks are too many (a UI's bound on work)."""
+def cost(strategy: Strategy, text: Encoded | int, special: int = 0) -> int:
+    """The tokens a strategy's chunks of a text hold, with `special` tokens added to each: what scoring them costs."""
+    return sum(window_size(w) + special for w in strategy.windows(text))
+
+
+def smallest_stride(chunking: Chunking, text: Encoded | int, max_tokens: int, special: int = 0) -> int | None:
+    """The smallest stride from chunking's own up to its chunk_size whose chunks of the text cost at most max_tokens
+    (see cost), or None if even non-overlapping chunks cost more (a UI's bound on work)."""
     for stride in range(chunking.stride, chunking.chunk_size + 1):
-        if len(replace(chunking, stride=stride).windows(text)) <= max_chunks:
+        if cost(replace(chunking, stride=stride), text, special) <= max_tokens:
             return stride
     return None
 
@@ -262,6 +267,12 @@ class Chunks:
     def lengths(self) -> np.ndarray:
         """Content tokens per chunk."""
         return np.array([len(c) for c in self.ids], dtype=np.int64)
+
+    @classmethod
+    def joined(cls, parts: Sequence[Chunks]) -> Chunks:
+        """Several cuts' chunks as one, one after another (their texts repeat, once a part)."""
+        return cls([i for p in parts for i in p.ids], [n for p in parts for n in p.counts],
+                   [w for p in parts for w in p.windows])  # fmt: skip
 
     def select(self, texts: Sequence[int]) -> Chunks:
         """The chunks of some texts, in the order given."""

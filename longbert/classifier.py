@@ -24,7 +24,7 @@ from longbert.loading import load_pretrained, max_sequence_length
 from longbert.pooling import ChunkScores, Prediction, check_pooling, predictions
 from longbert.quantized import OnnxScorer, int8_session
 from longbert.runtime import Runtime, runtime_for
-from longbert.scoring import ModelScorer, Scorer
+from longbert.scoring import Meter, ModelScorer, Scorer
 from longbert.settings import Settings
 from longbert.tasks import Task, task_for
 
@@ -135,15 +135,21 @@ class LongTextClassifier:
         return chunk(encoded, strategy or self.settings.strategy, self.max_chunk_size)
 
     def scorer_with(
-        self, batch_tokens: int | None = None, padding: str = "longest", pad_multiple: int | None = None
+        self,
+        batch_tokens: int | None = None,
+        padding: str = "longest",
+        pad_multiple: int | None = None,
+        meter: Meter | None = None,
     ) -> Scorer:
-        """A model scorer with the runtime's batch budget or pad multiple overridden, or padding to max_length."""
+        """A model scorer with the runtime's batch budget or pad multiple overridden, padding to max_length, or a
+        meter that counts its tokens and stops it between batches."""
         if padding not in ("longest", "max_length"):
             raise LongbertError(f"padding must be 'longest' or 'max_length', got {padding!r}")
-        if batch_tokens is None and padding == "longest" and pad_multiple is None:
+        if batch_tokens is None and padding == "longest" and pad_multiple is None and meter is None:
             return self.scorer
         runtime = self.runtime.with_options(batch_tokens, pad_multiple)
-        return replace(self.scorer, runtime=runtime, pad_to=self.max_length if padding == "max_length" else None)
+        pad_to = self.max_length if padding == "max_length" else None
+        return replace(self.scorer, runtime=runtime, pad_to=pad_to, meter=meter)
 
     def score(self, chunks: Chunks, scorer: Scorer | None = None, *, progress: bool = False) -> ChunkScores:
         """The score stage: every chunk's logits, from the model (or another scorer, such as a cache)."""

@@ -6,7 +6,7 @@ class LongbertError(ValueError):
 
 
 class Stopped(LongbertError):
-    """Work stopped on request (a StoppableScorer's flag was set): not an error in the input."""
+    """Work stopped on request (a scoring Meter's stop flag was set): not an error in the input."""
 
 
 def first_line(error: BaseException) -> str:

@@ -24,7 +24,7 @@ from longbert.encoding import SpecialTokens
 from longbert.errors import LongbertError
 from longbert.files import copy_atomic
 from longbert.runtime import Runtime
-from longbert.scoring import collate, padded_batches
+from longbert.scoring import Meter, collate, padded_batches
 
 INSTALL_HINT = "the int8 path needs onnxruntime and onnx: pip install 'longbert[int8]'"
 
@@ -141,10 +141,12 @@ class OnnxScorer:
     runtime: Runtime
     num_labels: int
     pad_to: int | None = None
+    meter: Meter | None = None
 
     def __call__(self, chunks: Chunks, *, progress: bool = False) -> torch.Tensor:
         out = np.zeros((len(chunks), self.num_labels), dtype=np.float32)
-        batches = padded_batches(chunks.ids, self.special, self.runtime, pad_to=self.pad_to, progress=progress)
+        batches = padded_batches(chunks.ids, self.special, self.runtime, pad_to=self.pad_to, progress=progress,
+                                 meter=self.meter)  # fmt: skip
         for index, ids, mask in batches:
             out[index] = self.session.run(["logits"], {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]
         return torch.from_numpy(out)

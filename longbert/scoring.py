@@ -9,8 +9,8 @@ model; the evaluation's cache and the benchmark's variants are scorers too.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -59,6 +59,33 @@ def collate(
     return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
+@dataclass
+class Meter:
+    """The tokens a run plans to score and has scored, and its stop flag: a scorer given a Meter advances it after
+    every batch, which raises Stopped once stop is set, so a Stop takes effect within one token-budgeted batch.
+    pause, if given, is called between batches (a server holds a long run there while short requests go first)."""
+
+    planned: int = 0
+    done: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+    pause: Callable[[], None] | None = None
+
+    def check(self) -> None:
+        if self.pause is not None:
+            self.pause()
+        if self.stop.is_set():
+            raise Stopped("stopped")
+
+    def advance(self, tokens: int) -> None:
+        self.done += tokens
+        self.check()
+
+
+def tokens_scored(chunks: Chunks, special: SpecialTokens) -> int:
+    """What scoring chunks costs: their content tokens and each chunk's special tokens (padding aside)."""
+    return int(chunks.lengths.sum()) + special.count * len(chunks)
+
+
 def padded_batches(
     chunks: Sequence[np.ndarray],
     special: SpecialTokens,
@@ -66,15 +93,21 @@ def padded_batches(
     *,
     pad_to: int | None = None,
     progress: bool = False,
+    meter: Meter | None = None,
 ) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
     """(chunk indices, input_ids, attention_mask) of each length-sorted, token-budgeted batch: what every scorer
-    that runs a model (torch or ONNX Runtime) feeds it, with a progress bar over the chunks."""
+    that runs a model (torch or ONNX Runtime) feeds it, with a progress bar over the chunks; a meter is checked
+    before the first batch and advanced after each."""
     lengths = [padded_width(len(c) + special.count, pad_to, runtime.pad_multiple) for c in chunks]
     bar = tqdm(total=len(chunks), desc="chunks", unit="chunk", disable=not progress, leave=False)
+    if meter is not None:
+        meter.check()
     for index in token_budget_batches(lengths, runtime.batch_tokens):
         ids, mask = collate([chunks[i] for i in index], special, pad_to, runtime.pad_multiple)
         yield index, ids, mask
         bar.update(len(index))
+        if meter is not None:
+            meter.advance(sum(len(chunks[i]) + special.count for i in index))
     bar.close()
 
 
@@ -86,6 +119,7 @@ def score_chunks(
     *,
     pad_to: int | None = None,
     progress: bool = False,
+    meter: Meter | None = None,
 ) -> torch.Tensor:
     """Logits [n_chunks, n_outputs] (float32, on the CPU) for content-token chunks, in the order given."""
     device, dtype = runtime.device, runtime.autocast
@@ -94,7 +128,8 @@ def score_chunks(
         return torch.zeros((0, num_labels))
     out = torch.empty((len(chunks), num_labels), dtype=torch.float32, device=device)
     with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-        for index, ids, mask in padded_batches(chunks, special, runtime, pad_to=pad_to, progress=progress):
+        batches = padded_batches(chunks, special, runtime, pad_to=pad_to, progress=progress, meter=meter)
+        for index, ids, mask in batches:
             if device.type == "cuda":
                 ids, mask = ids.pin_memory(), mask.pin_memory()
             logits = model(
@@ -112,38 +147,15 @@ class Scorer(Protocol):
 
 @dataclass(frozen=True)
 class ModelScorer:
-    """Scores chunks with a model under a runtime; pad_to fixes every width (the article's padding to 512)."""
+    """Scores chunks with a model under a runtime; pad_to fixes every width (the article's padding to 512); a meter
+    counts the tokens scored and stops the scoring between batches."""
 
     model: torch.nn.Module
     special: SpecialTokens
     runtime: Runtime
     pad_to: int | None = None
+    meter: Meter | None = None
 
     def __call__(self, chunks: Chunks, *, progress: bool = False) -> torch.Tensor:
-        return score_chunks(self.model, chunks.ids, self.special, self.runtime, pad_to=self.pad_to, progress=progress)
-
-
-@dataclass(frozen=True)
-class StoppableScorer:
-    """A scorer that checks a stop flag between slices of chunks and raises Stopped once it is set, so a UI's Stop
-    reaches work already running in a thread; slices are cut from the length-sorted order, so padding stays minimal."""
-
-    inner: Scorer
-    stop: threading.Event
-    slice_chunks: int = 256
-
-    def __call__(self, chunks: Chunks, *, progress: bool = False) -> torch.Tensor:
-        order = np.argsort(-chunks.lengths, kind="stable")
-        windows = [w for ws in chunks.windows for w in ws]
-        parts = []
-        for start in range(0, len(order), self.slice_chunks):
-            if self.stop.is_set():
-                raise Stopped("stopped")
-            index = order[start : start + self.slice_chunks]
-            part = Chunks([chunks.ids[i] for i in index], [1] * len(index), [[windows[i]] for i in index])
-            parts.append(self.inner(part, progress=progress))
-        if not parts:
-            return self.inner(chunks)
-        out = torch.empty((len(chunks), parts[0].shape[1]), dtype=torch.float32)
-        out[torch.from_numpy(order)] = torch.cat(parts)
-        return out
+        return score_chunks(self.model, chunks.ids, self.special, self.runtime, pad_to=self.pad_to, progress=progress,
+                            meter=self.meter)  # fmt: skip

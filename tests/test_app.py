@@ -4,6 +4,8 @@ import concurrent.futures
 import math
 import re
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -19,7 +21,7 @@ from eval.results import Results
 from eval.run import evaluate, parse_grid
 from longbert import Chunking
 from longbert.data import SAMPLE
-from ui import config, controls, dashboard, demo, layout, models, runs, views
+from ui import budget, config, controls, dashboard, demo, layout, models, runs, views
 
 
 @pytest.fixture(scope="module")
@@ -71,36 +73,61 @@ def test_classify_turns_bad_input_into_messages(model_dir):
     assert "lone surrogate" in demo.classify("a \ud800 b", model, 510, 510, 1, "mean")[0]
 
 
-def test_classify_refuses_too_many_chunks_and_names_the_smallest_stride_that_fits(model_dir, monkeypatch):
-    monkeypatch.setattr(config, "MAX_CHUNKS", 8)
-    model, review = str(model_dir), demo.example_reviews()[0]
+def test_classify_costs_a_request_in_tokens_and_names_the_smallest_stride_that_fits(model_dir, monkeypatch):
+    monkeypatch.setattr(config, "DEMO_TOKENS", 4_000)
+    model, review = str(model_dir), views.readable(demo.example_reviews()[0])
     refused = demo.classify(review, model, 510, 16, 1, "mean")
-    assert refused[1:] == (None, "") and "LONGBERT_MAX_CHUNKS" in refused[0]
+    assert refused[1:] == (None, "") and "limit for a demo request is 4,000 tokens" in refused[0]
+    tokens = int(re.search(r"would score ([\d,]+) tokens", refused[0]).group(1).replace(",", ""))
+    assert tokens > 60_000, "about 149 chunks of 512 tokens, the head chunk beside them"
+    rate = float(re.search(r"at the ([\d,]+) tokens/s", refused[0]).group(1).replace(",", ""))
+    assert rate == pytest.approx(budget.RATE.value, rel=0.01), "the time comes from the rate this server measured"
     stride = int(re.search(r"a stride of (\d+) or more fits", refused[0]).group(1))
-    assert "limit here is 8" in demo.classify(review, model, 510, stride - 1, 1, "mean")[0]
+    assert "would score" in demo.classify(review, model, 510, stride - 1, 1, "mean")[0]
     verdict = demo.classify(review, model, 510, stride, 1, "mean")[0]
-    assert int(re.search(r"of (\d+) chunks", verdict).group(1)) <= 8
-    assert "raise chunk_size" in demo.classify(review, model, 32, 32, 1, "mean")[0]
+    assert verdict.startswith("### "), verdict
+    monkeypatch.setattr(config, "DEMO_TOKENS", 3_000)  # 176 chunks of 16 tokens and 2 special ones, the head chunk
+    assert "even without overlap" in demo.classify(review, model, 16, 16, 1, "mean")[0]
 
 
-def test_demo_clamps_stride_and_minimal_in_the_same_request(model_dir):
+def page(request_demo, *values, last=None):
+    """demo.demo's answer as (verdict, chunk_size, stride, minimal, state)."""
+    verdict, _, _, size, stride, minimal, chosen = request_demo(*values, last=last)
+    return verdict, size, stride, minimal, chosen
+
+
+def test_the_sliders_settle_alike_and_stride_follows_chunk_size_back(model_dir):
     review = demo.example_reviews()[2]
-    verdict, _, _, stride, minimal = demo.demo(review, str(model_dir), 100, 510, 300, "mean")
-    assert stride["value"] == 100 and minimal["value"] == 100, "the sliders are set to what was used"
-    assert "stride lowered to chunk_size (100)" in verdict and "of " in verdict
-    verdict, _, _, stride, minimal = demo.demo(review, str(model_dir), 400, 200, 1, "mean")
-    assert stride == {"__type__": "update"} and minimal == {"__type__": "update"}, "nothing to move"
-    assert "lowered" not in verdict
-    assert "stride (9999) must not exceed" in demo.demo(review, str(model_dir), 400, 9999, 1, "mean")[0]
+    run = lambda *v, last=None: demo.demo(review, str(model_dir), *v, "mean", controls.FIXED, last)  # noqa: E731
+    verdict, size, stride, minimal, start = page(run, 510, 255, 1)
+    assert (size, stride, minimal) == (510, 255, 1) and verdict.startswith("### ")
+    verdict, size, stride, minimal, small = page(run, 16, 255, 1, last=start)
+    assert (size, stride, minimal) == (16, 8, 1) and "stride follows chunk_size at 50%: 8" in verdict
+    verdict, size, stride, minimal, back = page(run, 510, 8, 1, last=small)
+    assert (size, stride, minimal) == (510, 255, 1), "510 -> 16 -> 510 ends where it started"
+    for value, used in ((9999, 510), (-5, 16)):
+        verdict, size, *_ = page(run, value, 255, 1, last=back)
+        assert size == used and f"chunk_size {value} is outside 16-510: {used} used" in verdict
+    for name, values in (("stride", (510, -5, 1)), ("minimal_chunk_size", (510, 255, -5))):
+        verdict, *used, _ = page(run, *values, last=back)
+        assert 1 in used and f"{name} -5 is outside 1-510: 1 used" in verdict, "every box is treated alike"
+    verdict, size, stride, minimal, kept = page(run, 510, None, 1, last=back)
+    assert "stride needs a whole number from 1 to 510, got None" in verdict
+    assert (size, stride, minimal, kept) == (510, 255, 1, back), "the boxes show what was last used"
 
 
 def test_changing_only_the_pooling_re_pools_the_scores_already_computed(model_dir, monkeypatch):
     review = demo.example_reviews()[0]
-    models.scored_chunks.cache_clear()
+    models.forget_models()
     calls = []
     classifier = models.classifier_for(str(model_dir))
-    real = classifier.scorer
-    monkeypatch.setattr(classifier, "scorer", lambda chunks, **kw: calls.append(len(chunks)) or real(chunks, **kw))
+    real = classifier.scorer_with
+
+    def counting(*args, **kwargs):
+        scorer = real(*args, **kwargs)
+        return lambda chunks, **kw: calls.append(len(chunks)) or scorer(chunks, **kw)
+
+    monkeypatch.setattr(classifier, "scorer_with", counting)
     mean = demo.classify(review, str(model_dir), 256, 128, 1, "mean")[0]
     scored = len(calls)
     maximum = demo.classify(review, str(model_dir), 256, 128, 1, "max")[0]
@@ -117,7 +144,7 @@ def test_the_demo_covers_truncations_and_opens_results_settings():
     assert head_tail[0] == 510 and head_tail[4] == controls.HEAD_TAIL
     for setting in ("head 510", "tail 510", "head+tail 128+382", "chunk 128/64/32 median"):
         size, stride, minimal, pooling, cut = controls.controls_for(setting)
-        strategy = controls.demo_strategy(cut, size, stride, minimal)[0]
+        strategy = controls.demo_strategy(cut, size, stride, minimal)
         expected = setting.rsplit(" ", 1)[0] if setting.startswith("chunk") else setting
         assert strategy.name == expected and pooling == ("median" if setting.startswith("chunk") else "mean")
 
@@ -130,17 +157,46 @@ def test_examples_show_line_breaks_not_markup():
     assert views.readable("a<br /><br />b <i>c</i>") == "a\n\nb c"
 
 
+def final(run) -> tuple:
+    """The last answer of a run handler (a generator reporting progress on the way)."""
+    *_, last = run
+    return last
+
+
 def test_run_evaluation_scores_a_sample_and_refuses_what_it_cannot(model_dir, monkeypatch):
-    note, table, accuracy, buckets = runs.run_evaluation(str(model_dir), 20, "510/510/1", ["mean", "max"])
+    note, table, accuracy, buckets = final(runs.run_evaluation(str(model_dir), 20, "510/510/1", ["mean", "max"]))
     assert note.startswith("Scored 20 reviews")
     assert set(table["source"]) == {"run: 20 reviews"}
     assert table["accuracy"].str.endswith("%").all(), "percentages, as in the dashboard's table"
     assert "chunk 510/510/1 max" in set(table["setting"])
     assert accuracy is not None and buckets is not None
-    assert "Error" in runs.run_evaluation(str(model_dir), 20, "head", ["mean"])[0]
-    assert "at least one pooling" in runs.run_evaluation(str(model_dir), 20, "510/510/1", [])[0]
-    monkeypatch.setattr(config, "MAX_RUN_CHUNKS", 100)
-    assert "limit here is 100" in runs.run_evaluation(str(model_dir), 20, "510/16/1", ["mean"])[0]
+    assert "Error" in final(runs.run_evaluation(str(model_dir), 20, "head", ["mean"]))[0]
+    assert "at least one pooling" in final(runs.run_evaluation(str(model_dir), 20, "510/510/1", []))[0]
+    assert "must be text" in final(runs.run_evaluation(str(model_dir), 20, 42, ["mean"]))[0]
+    monkeypatch.setattr(config, "RUN_TOKENS", 1_000)
+    refused = final(runs.run_evaluation(str(model_dir), 20, "510/16/1", ["mean"]))[0]
+    assert "This evaluation run would score" in refused and "the limit for a evaluation run" not in refused
+    assert "limit for an evaluation run is 1,000 tokens" in refused and runs.scoring_now() == 0
+
+
+def test_a_stopped_run_shows_the_reviews_it_scored_whole(model_dir, monkeypatch):
+    from longbert.errors import Stopped
+
+    classifier = models.classifier_for(str(model_dir))
+    real = classifier.scorer
+    calls = []
+
+    def stopping(chunks, **kwargs):
+        calls.append(len(chunks))
+        if len(calls) == 3:
+            raise Stopped("stopped")  # what a Meter raises at its next batch once Stop is pressed
+        return real(chunks, **kwargs)
+
+    monkeypatch.setattr(classifier, "scorer_with", lambda *a, **k: stopping)
+    monkeypatch.setattr(config, "RUN_BLOCK_REVIEWS", 8)
+    note, table, *_ = final(runs.run_evaluation(str(model_dir), 40, "510/510/1,128/64/1", ["mean"]))
+    assert "partial results on the 16 of 40 reviews" in note, note
+    assert set(table["source"]) == {"run: 16 of 40 reviews (partial)"}
 
 
 def test_ab_comparison_pairs_reviews_and_opens_a_disagreement_with_both_settings(results_dir):
@@ -313,6 +369,12 @@ def browser_page(server):
         browser.close()
 
 
+def slider_values(page) -> tuple[int, int, int]:
+    """Setting A's chunk_size, stride and minimal_chunk_size as their number boxes show them."""
+    labels = ("chunk_size (tokens)", "stride (<= chunk_size)", "minimal_chunk_size")
+    return tuple(int(page.get_by_label(f"number input for {label}").input_value()) for label in labels)
+
+
 def test_browser_sliders_examples_and_compare_mode(server, browser_page):
     page = browser_page.new_page(viewport={"width": 1400, "height": 1000})
     joins = []
@@ -333,15 +395,19 @@ def test_browser_sliders_examples_and_compare_mode(server, browser_page):
         assert no_error_toast(page), f"an error toast while dragging {label}"
         assert page.locator("h3").filter(has_text=re.compile(r"of \d+ chunks?")).count() == 1
         assert "Error" not in page.locator("h3").first.inner_text()
-        size = int(page.get_by_label("number input for chunk_size (tokens)").input_value())
-        stride = int(page.get_by_label("number input for stride (<= chunk_size)").input_value())
-        minimal = int(page.get_by_label("number input for minimal_chunk_size").input_value())
+        size, stride, minimal = slider_values(page)
         assert stride <= size and minimal <= size, (size, stride, minimal)
+    start = slider_values(page)
+    for begin, end in ((0.99, 0.0), (0.01, 1.0)):  # chunk_size 510 -> 16 -> 510: stride follows at its share
+        drag(page, "chunk_size (tokens)", begin, end)
+        settled(page)
+    assert slider_values(page) == start, "dragging chunk_size down and back up costs no more than at the start"
     box = page.get_by_label("number input for stride (<= chunk_size)")
     box.fill("9999")
     box.press("Enter")
-    page.get_by_text("stride (9999) must not exceed").wait_for(timeout=15_000)
+    page.get_by_text("stride 9999 is outside 1-510").wait_for(timeout=15_000)
     assert no_error_toast(page), "a typed out-of-range value gets the app's message, not a toast"
+    assert slider_values(page)[1] <= slider_values(page)[0], "the box shows the stride used"
     box.fill("255")
     box.press("Enter")
     page.get_by_text("Head truncation").first.wait_for(timeout=15_000)
@@ -376,42 +442,110 @@ def test_browser_ab_comparison_opens_a_disagreement_in_the_demo(server, browser_
     assert page.get_by_label("number input for stride B (<= chunk_size)").input_value() == "64"
 
 
-def test_browser_stop_stops_the_servers_scoring(server, browser_page, monkeypatch):
+@pytest.fixture
+def slow_runs(server, monkeypatch):
+    """The served model made slow in evaluation runs only (0.3 s of real CPU work a batch, small batches), with
+    every run batch counted; demo requests keep the model's own speed."""
+    import threading
+
+    import torch
+
+    classifier = models.classifier_for(models.model_choices()[0])
+    batches = []
+    real = classifier.model.forward
+
+    def forward(*args, **kwargs):
+        if threading.current_thread().name.startswith("evaluation"):
+            batches.append(time.monotonic())
+            busy = torch.randn(256, 256)
+            end = time.monotonic() + 0.3
+            while time.monotonic() < end:
+                busy = (busy @ busy).tanh()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(classifier.model, "forward", forward)
+    monkeypatch.setattr(classifier, "runtime", classifier.runtime.with_options(batch_tokens=512))
+    monkeypatch.setattr(config, "RUN_TOKENS", 10**8)
+    monkeypatch.setattr(config, "RUN_BLOCK_REVIEWS", 4)  # a first block of whole reviews within about 15 batches
+    return batches
+
+
+def run_count(server) -> int:
     from gradio_client import Client
 
-    calls = []
-    classifier = models.classifier_for(models.model_choices()[0])
-    real = classifier.scorer
+    return Client(server, verbose=False).predict(api_name="/runs")
 
-    def slow(chunks, *, progress=False):  # a slow model: each slice of chunks takes a while
-        calls.append(len(chunks))
-        time.sleep(0.3)
-        return real(chunks, progress=progress)
 
-    monkeypatch.setattr(classifier, "scorer", slow)
-    monkeypatch.setattr(config, "MAX_RUN_CHUNKS", 10**6)
+def stops_within(server, batches, seconds: float) -> float:
+    """Seconds until the server has no run scoring and its batches have stopped (asserted within `seconds`)."""
+    start = time.monotonic()
+    while run_count(server) and time.monotonic() - start < seconds:
+        time.sleep(0.1)
+    took = time.monotonic() - start
+    assert run_count(server) == 0, f"the server is still scoring {seconds} s on"
+    count = len(batches)
+    time.sleep(1.5)
+    assert len(batches) == count, "no batch is scored after the run stopped"
+    return took
+
+
+def start_run(server, browser_page, grid: str):
+    """A page on the Evaluation tab whose Run has started scoring `grid` (its progress note shows)."""
     page = browser_page.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(server)
     page.get_by_role("tab", name="Evaluation").click()
-    grid = page.get_by_label("chunkings CHUNK/STRIDE/MINIMAL")
-    grid.fill("64/8/1")
+    page.get_by_label("chunkings CHUNK/STRIDE/MINIMAL").fill(grid)
     page.get_by_role("button", name="Run").click()
-    deadline = time.monotonic() + 30
-    while not calls and time.monotonic() < deadline:
+    page.get_by_text(re.compile(r"Scoring: [\d,]+ of [\d,]+ tokens \(\d+%\), about")).wait_for(timeout=30_000)
+    return page
+
+
+@pytest.mark.slow
+def test_browser_stop_stops_the_scoring_at_once_and_shows_the_reviews_scored(server, browser_page, slow_runs):
+    page = start_run(server, browser_page, "510/510/1,510/255/1,256/128/1")
+    deadline = time.monotonic() + 60
+    while len(slow_runs) < 30 and time.monotonic() < deadline:  # past the first block of reviews
         time.sleep(0.2)
-    assert calls, "the run started scoring"
     page.get_by_role("button", name="Stop").click()
-    stopped = time.monotonic()
-    client = Client(server, verbose=False)
-    while client.predict(api_name="/runs") and time.monotonic() - stopped < 5:
-        time.sleep(0.2)
-    assert client.predict(api_name="/runs") == 0, "the server is still scoring 5 s after Stop"
-    assert time.monotonic() - stopped < 5
-    count = len(calls)
-    time.sleep(2)
-    assert len(calls) == count, "no chunk is scored after the run stopped"
-    page.get_by_text("Stopped: nothing more is scored.").wait_for(timeout=5_000)
+    page.get_by_text("Stopping…").first.wait_for(timeout=1_000)
+    assert stops_within(server, slow_runs, 2.0) < 2.0
+    page.get_by_text(re.compile(r"partial results on the \d+ of 100 reviews")).wait_for(timeout=10_000)
+    assert page.get_by_text(re.compile(r"run: \d+ of 100 reviews \(partial\)")).count() >= 1
     assert page.get_by_text("Error", exact=True).count() == 0, "the page says it stopped, not Error"
+
+
+@pytest.mark.slow
+def test_a_run_whose_page_or_client_goes_away_stops(server, browser_page, slow_runs, model_dir):
+    page = start_run(server, browser_page, "64/8/1")
+    page.close()
+    assert stops_within(server, slow_runs, 5.0) < 5.0, "the closed page's run stopped"
+    script = (f"from gradio_client import Client; Client({server!r}, verbose=False).predict({str(model_dir)!r}, 100, "
+              "'64/8/1', ['mean'], api_name='/evaluate')")  # fmt: skip
+    client = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 30
+    while not run_count(server) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(10)  # the client waits 10 s into the run, then goes away without a word
+    assert run_count(server) == 1 and client.poll() is None
+    client.kill()
+    client.wait()
+    assert stops_within(server, slow_runs, 5.0) < 5.0, "the run stopped once its client was gone"
+
+
+@pytest.mark.slow
+def test_a_demo_click_is_answered_while_a_run_scores(server, browser_page, slow_runs):
+    page = start_run(server, browser_page, "64/8/1")
+    page.get_by_role("tab", name="Demo").click()
+    fresh = "A fresh review, never scored before: " + "good plot, fine acting. " * 60
+    page.get_by_label("Review", exact=True).fill(fresh)
+    page.get_by_role("button", name="Classify").click()
+    page.get_by_text("A fresh review").first.wait_for(timeout=5_000)
+    page.wait_for_function("[...document.querySelectorAll('h3')].some(h => /of \\d+ chunks?/.test(h.innerText))",
+                           timeout=15_000)  # fmt: skip
+    assert run_count(server) == 1, "the demo answered while the run was still scoring, not after it"
+    page.get_by_role("tab", name="Evaluation").click()
+    page.get_by_role("button", name="Stop").click()
+    stops_within(server, slow_runs, 5.0)
 
 
 def test_browser_evaluation_tab_at_400_px(server, browser_page, tmp_path):

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from longbert import Chunking, LongbertError, Sentences, Truncation, parse_strategy
-from longbert.chunking import smallest_stride
+from longbert.chunking import cost, smallest_stride
 from longbert.encoding import Encoded
 
 
@@ -68,23 +68,25 @@ def test_every_token_is_covered_when_no_chunk_is_dropped(chunking, n):
     assert len(ranges(full, n)) == max(1, math.ceil(max(n - chunking.chunk_size, 0) / chunking.stride) + 1)
 
 
-@given(chunkings(), st.integers(0, 600), st.integers(1, 40))
-def test_smallest_stride_is_the_first_that_fits(chunking, n, max_chunks):
-    def count(stride: int) -> int:
-        return len(Chunking(chunking.chunk_size, stride, chunking.minimal_chunk_size).windows(n))
+@given(chunkings(), st.integers(0, 600), st.integers(1, 4000), st.integers(0, 3))
+def test_smallest_stride_is_the_first_that_fits(chunking, n, max_tokens, special):
+    def tokens(stride: int) -> int:
+        windows = Chunking(chunking.chunk_size, stride, chunking.minimal_chunk_size).windows(n)
+        return sum(end - start + special for ((start, end),) in windows)
 
-    stride = smallest_stride(chunking, n, max_chunks)
+    stride = smallest_stride(chunking, n, max_tokens, special)
     smaller = range(chunking.stride, stride if stride is not None else chunking.chunk_size + 1)
-    assert all(count(s) > max_chunks for s in smaller)
+    assert all(tokens(s) > max_tokens for s in smaller)
     if stride is not None:
         assert chunking.stride <= stride <= chunking.chunk_size
-        assert count(stride) <= max_chunks
+        assert tokens(stride) <= max_tokens
 
 
 def test_smallest_stride_for_a_long_review():
-    assert smallest_stride(Chunking(510, 1, 1), 2811, 256) == 10
-    assert smallest_stride(Chunking(510, 255, 1), 2811, 256) == 255
-    assert smallest_stride(Chunking(16, 1, 1), 43_000, 512) is None
+    assert cost(Chunking(510, 16, 1), 2811, 2) == 144 * 512 + 509, "144 chunks of 510 tokens and one of 507"
+    assert smallest_stride(Chunking(510, 1, 1), 2811, 256 * 512, 2) == 10
+    assert smallest_stride(Chunking(510, 255, 1), 2811, 256 * 512, 2) == 255
+    assert smallest_stride(Chunking(16, 1, 1), 43_000, 512 * 18, 2) is None
 
 
 @pytest.mark.parametrize("n", [3061, 3300, 3570])

@@ -15,6 +15,7 @@ from eval.metrics import binary_metrics, length_bucket, paired_correct, wilson_i
 from eval.results import load_results
 from eval.run import evaluate, fingerprint, parse_grid, plan
 from longbert import POOLINGS, Chunking, LongbertError, LongTextClassifier
+from longbert.chunking import window_size
 
 
 def test_length_buckets():
@@ -94,9 +95,10 @@ def test_no_chunk_is_scored_twice(classifier, monkeypatch):
 
     calls.clear()
     grid = parse_grid("510/510/1,510/255/1")
-    evaluate(classifier, frame, model="tiny", chunkings=grid, progress=False, max_chunks=len(distinct))
-    with pytest.raises(LongbertError, match=f"into {len(distinct):,} chunks; the limit here is {len(distinct) - 1}"):
-        evaluate(classifier, frame, model="tiny", chunkings=grid, progress=False, max_chunks=len(distinct) - 1)
+    tokens = sum(window_size(w) + classifier.special.count for _, w in distinct)
+    evaluate(classifier, frame, model="tiny", chunkings=grid, progress=False, max_tokens=tokens)
+    with pytest.raises(LongbertError, match=f"would score {tokens:,} tokens; the limit here is {tokens - 1:,}"):
+        evaluate(classifier, frame, model="tiny", chunkings=grid, progress=False, max_tokens=tokens - 1)
     assert sum(calls) == len(distinct), "a refused run scores nothing"
 
 
@@ -340,31 +342,36 @@ def test_rows_record_tokens_chunks_and_timed_cost(classifier):
     assert row["seconds_per_1k"] > 0 and summary.meta["timed_reviews"] == 5
 
 
-def test_a_stopped_evaluation_stops_scoring_within_one_slice(classifier, monkeypatch):
-    import threading
-
-    import torch
-
+def test_a_stopped_evaluation_stops_within_one_batch_and_keeps_whole_reviews(classifier, monkeypatch):
     from longbert.errors import Stopped
-    from longbert.scoring import StoppableScorer
+    from longbert.scoring import Meter
 
     frame = reviews()
-    chunks = classifier.chunk(classifier.encode(frame["text"].tolist()), Chunking(64, 32, 1))
-    plain = classifier.scorer(chunks)
-    sliced = StoppableScorer(classifier.scorer, threading.Event(), slice_chunks=7)(chunks)
-    assert torch.allclose(sliced, plain, atol=1e-6), "slices put back in order give the same scores"
-    stop, calls, real = threading.Event(), [], classifier.scorer
+    batches, real = [], classifier.model.forward
+    meter = Meter()
 
-    def pressed_stop(part, *, progress=False):  # Stop is pressed while the first slice is scored
-        calls.append(len(part))
-        stop.set()
-        return real(part)
+    def forward(*args, **kwargs):  # Stop is pressed while the first batch is scored
+        batches.append(1)
+        meter.stop.set()
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(classifier, "scorer", pressed_stop)
+    monkeypatch.setattr(classifier.model, "forward", forward)
+    grid = parse_grid("64/8/1")
     with pytest.raises(Stopped):
-        evaluate(classifier, frame, model="tiny", chunkings=parse_grid("64/8/1"), poolings=["mean"],
-                 truncations=["head"], progress=False, stop=stop)  # fmt: skip
-    assert len(calls) == 1, "nothing is scored after the slice in flight"
+        evaluate(classifier, frame, model="tiny", chunkings=grid, poolings=["mean"], truncations=["head"],
+                 progress=False, meter=meter)  # fmt: skip
+    assert len(batches) == 1, "nothing is scored after the batch in flight"
+    assert 0 < meter.done < meter.planned
+
+    monkeypatch.setattr(classifier.model, "forward", real)
+    whole = evaluate(classifier, frame, model="tiny", chunkings=grid, poolings=["mean"], progress=False)
+    meter = Meter(pause=lambda: meter.done > meter.planned / 2 and meter.stop.set())
+    part = evaluate(classifier, frame, model="tiny", chunkings=grid, poolings=["mean"], progress=False, meter=meter,
+                    block_reviews=2)  # fmt: skip
+    scored = part.meta["partial"]["reviews_scored"]
+    assert 0 < scored < len(frame) and scored % 2 == 0 and part.meta["partial"]["reviews_planned"] == len(frame)
+    assert part.reviews == scored and len(part.predictions) == scored
+    pd.testing.assert_frame_equal(part.predictions, whole.predictions.iloc[:scored], check_exact=False, atol=1e-5)
 
 
 def test_aligned_pairs_reviews_by_label_and_id_since_imdb_ids_repeat_across_labels():

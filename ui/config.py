@@ -4,9 +4,11 @@ LONGBERT_MODEL (default model: a directory or Hub id), LONGBERT_MODELS (more mod
 comma-separated), LONGBERT_RESULTS (results directories shown on the dashboard, comma-separated; default: every
 committed one), LONGBERT_IMDB (reviews for evaluation runs; default: the bundled sample), LONGBERT_PRECISION
 (auto, fp32, bf16 or int8: the model quantized to int8 in ONNX Runtime, for CPUs without bf16),
-LONGBERT_MAX_CHARS (longest review accepted, default 200,000), LONGBERT_MAX_CHUNKS (most chunks one demo request
-may score, default 512), LONGBERT_MAX_RUN_CHUNKS (most distinct chunks one evaluation run may score, default
-20,000), LONGBERT_MAX_RUN_SETTINGS (most settings one run may compare, default 64), GRADIO_SERVER_NAME/PORT.
+LONGBERT_MAX_CHARS (longest review accepted, default 200,000), the budgets in tokens scored (chunks x their
+lengths) of a demo request (LONGBERT_DEMO_TOKENS, 20,000), of setting B's request in compare mode
+(LONGBERT_COMPARE_TOKENS, 20,000) and of an evaluation run (LONGBERT_RUN_TOKENS, 400,000), LONGBERT_TOKENS_PER_S
+(the rate time estimates assume until this server has measured its own, 1,400), LONGBERT_MAX_RUN_SETTINGS (most
+settings one run may compare, default 64), GRADIO_SERVER_NAME/PORT.
 """
 
 from __future__ import annotations
@@ -23,11 +25,17 @@ RESULTS = ROOT / "eval" / "results"
 FULL_SPLIT = RESULTS / "imdb-test"
 CHUNK_RANGE = (16, 510)  # the chunk_size slider; stride and minimal_chunk_size go from 1 to its top
 MAX_CHARS = int(os.environ.get("LONGBERT_MAX_CHARS", "200000"))
-# Chunks one demo request may score: 512 take about a minute on a 2-core CPU, under a second on a GPU.
-MAX_CHUNKS = int(os.environ.get("LONGBERT_MAX_CHUNKS", "512"))
-# Distinct chunks one evaluation run may score: 2,000 reviews cut 3,078 under the default grid (a minute
-# on a 2-core CPU); 20,000 take about 6 minutes there.
-MAX_RUN_CHUNKS = int(os.environ.get("LONGBERT_MAX_RUN_CHUNKS", "20000"))
+# The budgets, in tokens scored, sized from a free Space's CPU: the bundled model scores about 1,400 tokens/s on 2
+# AVX2 cores in fp32 (bench/RESULTS.md), so a demo request is at most about 14 s there and a run about 5 minutes
+# (on 2 AVX-512-BF16 cores, about 7,300 tokens/s: 3 s and 1 minute).
+DEMO_TOKENS = int(os.environ.get("LONGBERT_DEMO_TOKENS", "20000"))
+COMPARE_TOKENS = int(os.environ.get("LONGBERT_COMPARE_TOKENS", "20000"))
+RUN_TOKENS = int(os.environ.get("LONGBERT_RUN_TOKENS", "400000"))
+TOKENS_PER_S = float(os.environ.get("LONGBERT_TOKENS_PER_S", "1400"))
+# An evaluation run scores this many reviews at a time, so a Stop keeps whole reviews to show (partial results).
+RUN_BLOCK_REVIEWS = 16
+# A run whose page (or API client) has not been heard from for this long is stopped: the page went away.
+GONE_AFTER_S = 3.0
 # Settings one evaluation run may compare (chunkings x poolings + truncations): the default grid is 13.
 MAX_RUN_SETTINGS = int(os.environ.get("LONGBERT_MAX_RUN_SETTINGS", "64"))
 

@@ -1,4 +1,8 @@
-"""The Demo tab's handlers: classify one review under the controls' setting (or A beside B), beside head truncation."""
+"""The Demo tab's handlers: classify one review under the controls' setting (or A beside B), beside head truncation.
+
+Every request is costed in tokens before any scoring and refused over its budget (ui.budget); a newer request of
+the same page and setting stops the one still scoring; demo requests go before evaluation runs.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +17,17 @@ from eval.results import BASELINE, setting_name
 from longbert import HEAD, Chunking, LongbertError, Truncation
 from longbert.chunking import smallest_stride
 from longbert.data import SAMPLE
-from ui import config, views
+from longbert.errors import Stopped
+from longbert.scoring import Meter, tokens_scored
+from ui import budget, config, views
 from ui.config import CHUNK_RANGE, FULL_SPLIT, gpu
-from ui.controls import FIXED, demo_strategy
-from ui.models import classifier_for, is_loaded, load_classifier, model_choices, scored_chunks
+from ui.controls import FIXED, Chosen, demo_strategy, settle
+from ui.models import chunked, classifier_for, is_loaded, is_scored, load_classifier, model_choices, scored
 
 LOADING = "Loading the model: the first request takes about 10 s, later ones a fraction of that."
+REPLACED = object()  # a request stopped by a newer one: it changes nothing on the page
+_scoring: dict[tuple, Meter] = {}  # the demo request scoring now, per (session, setting)
+_scoring_lock = threading.Lock()
 
 
 def example_reviews() -> list[str]:
@@ -32,19 +41,55 @@ def example_reviews() -> list[str]:
         d = pd.read_parquet(disagreements)
         chunked_setting = setting_name(Chunking(), "mean")
         truth = d["label"].astype(bool)
-        head, chunked = d[BASELINE] >= 0.5, d[chunked_setting] >= 0.5
-        fixed = d[(head != truth) & (chunked == truth) & d["num_tokens"].between(700, 1500)]
+        head, chunk_mean = d[BASELINE] >= 0.5, d[chunked_setting] >= 0.5
+        fixed = d[(head != truth) & (chunk_mean == truth) & d["num_tokens"].between(700, 1500)]
         if len(fixed):
             gap = (fixed[BASELINE] - fixed[chunked_setting]).abs()
             examples.insert(1, fixed.loc[gap.idxmax(), "text"])
     return examples
 
 
+@contextlib.contextmanager
+def superseding(key: tuple | None):
+    """A meter for this request; a newer request with the same key (page session, setting) stops this one."""
+    meter = Meter()
+    if key is not None:
+        with _scoring_lock:
+            if key in _scoring:
+                _scoring[key].stop.set()
+            _scoring[key] = meter
+    try:
+        yield meter
+    finally:
+        if key is not None:
+            with _scoring_lock:
+                if _scoring.get(key) is meter:
+                    del _scoring[key]
+
+
+def over_budget(model: str, text: str, strategies: list, limit: int, what: str) -> str | None:
+    """Why the request is refused (what it would cost, and a stride that fits), or None if it fits its budget."""
+    classifier = classifier_for(model)
+    todo = [chunked(model, text, s) for s in strategies if not is_scored(model, text, s)]
+    tokens = sum(tokens_scored(chunks, classifier.special) for _, chunks in todo)
+    if tokens <= limit:
+        return None
+    strategy, (encoded, chunks) = strategies[0], chunked(model, text, strategies[0])
+    advice = "a larger chunk_size or stride fits."
+    if isinstance(strategy, Chunking):  # the smallest stride whose chunks fit beside the others' (the head chunk)
+        rest = tokens - tokens_scored(chunks, classifier.special) if not is_scored(model, text, strategy) else tokens
+        stride = smallest_stride(strategy, encoded[0], limit - rest, classifier.special.count)
+        advice = f"a stride of {stride} or more fits." if stride is not None else "even without overlap it needs more."
+    return budget.refusal(tokens, limit, what, advice)
+
+
 @gpu
-def classify(text: str, model: str, chunk_size, stride, minimal, pooling: str, boundaries: str = FIXED):
+def classify(text: str, model: str, chunk_size, stride, minimal, pooling: str, boundaries: str = FIXED,
+             limit: int | None = None, key: tuple | None = None):  # fmt: skip
     """Demo and API handler: verdict markdown, per-chunk figure and shaded review; bad input becomes a message.
 
     boundaries: how chunks are cut: fixed windows, at sentence boundaries, or a truncation (head, tail, head+tail).
+    limit: the request's budget in tokens (default: a demo request's); key: who a newer request replaces.
     """
     empty = (None, "")
     if not model:
@@ -55,18 +100,23 @@ def classify(text: str, model: str, chunk_size, stride, minimal, pooling: str, b
         return (f"This text has {len(text):,} characters; the limit here is {config.MAX_CHARS:,}.", *empty)
     try:
         classifier = classifier_for(model)
-        strategy = demo_strategy(boundaries, chunk_size, stride, minimal, clamp=False)[0]  # the API: no clamping
+        strategy = demo_strategy(boundaries, chunk_size, stride, minimal)
         strategy.validate(classifier.max_chunk_size)
         head_strategy = Truncation(min(HEAD.head, classifier.max_chunk_size), 0)
+        what = "demo request" if key is None or key[1] == "A" else "compare request"
+        refused = over_budget(model, text, [strategy, head_strategy], limit or config.DEMO_TOKENS, what)
+        if refused:
+            return (refused, *empty)
         start = time.perf_counter()
-        encoded, chunks, scores = scored_chunks(model, text, strategy)
-        if scores is None:
-            fits = smallest_stride(strategy, encoded[0], config.MAX_CHUNKS) if isinstance(strategy, Chunking) else None
-            return (views.too_many_chunks(len(encoded[0]), len(chunks), config.MAX_CHUNKS, fits), *empty)
-        (prediction,) = classifier.pool(scores, encoded, pooling)
-        head_encoded, _, head_scores = scored_chunks(model, text, head_strategy)
-        (head,) = classifier.pool(head_scores, head_encoded, "mean")
+        with superseding(key) as meter, budget.PRIORITY.demo():
+            scores, head_scores = (scored(model, text, s, meter) for s in (strategy, head_strategy))
         seconds = time.perf_counter() - start
+        budget.RATE.observe(meter.done, seconds)
+        encoded = chunked(model, text, strategy)[0]
+        (prediction,) = classifier.pool(scores, encoded, pooling)
+        (head,) = classifier.pool(head_scores, chunked(model, text, head_strategy)[0], "mean")
+    except Stopped:
+        return REPLACED, None, None
     except LongbertError as error:
         return (f"**Error:** {error}", *empty)
     verdict = views.verdict(prediction, head, head_strategy.head, pooling, seconds)
@@ -80,40 +130,46 @@ def classify(text: str, model: str, chunk_size, stride, minimal, pooling: str, b
     )
 
 
-def demo(text: str, model: str, chunk_size, stride, minimal, pooling: str, cut: str = FIXED):
-    """The demo's handler: classify() with stride and minimal_chunk_size clamped in the same request (the sliders
-    are set to the clamped values in its answer), so dragging chunk_size never races a second handler."""
+def demo(text: str, model: str, chunk_size, stride, minimal, pooling: str, cut: str = FIXED,
+         last: Chosen | None = None, slot: str = "A", request: gr.Request = None):  # fmt: skip
+    """A page request for setting A or B: the sliders settled (clamped alike, stride and minimal following
+    chunk_size at their shares), classified under the slot's budget; the sliders and the state get what was used."""
     try:
-        _, stride_used, minimal_used, note = demo_strategy(cut, chunk_size, stride, minimal)
-    except LongbertError:  # classify() says what is wrong
-        stride_used, minimal_used, note = stride, minimal, ""
-    verdict, chart, shaded = classify(text, model, chunk_size, stride_used, minimal_used, pooling, cut)
-    moved = [
-        gr.update(value=new) if new != old else gr.update()
-        for new, old in ((stride_used, stride), (minimal_used, minimal))
-    ]
-    return (verdict + (f"  \n_({note})_" if note else ""), chart, shaded, *moved)
+        chosen, note = settle(chunk_size, stride, minimal, last)
+    except LongbertError as error:
+        keep = (gr.update(),) * 3 if last is None else (last.chunk_size, last.stride, last.minimal)
+        return (f"**Error:** {error}", gr.update(), gr.update(), *keep, last)
+    key = (getattr(request, "session_hash", None) or "direct", slot)
+    limit = config.DEMO_TOKENS if slot == "A" else config.COMPARE_TOKENS
+    verdict, chart, shaded = classify(text, model, chosen.chunk_size, chosen.stride, chosen.minimal, pooling, cut,
+                                      limit, key)  # fmt: skip
+    if verdict is REPLACED:
+        return (gr.update(),) * 7
+    used = (chosen.chunk_size, chosen.stride, chosen.minimal)
+    return (verdict + (f"  \n_({note})_" if note else ""), chart, shaded, *used, chosen)
 
 
-def demo_live(text: str, model: str, chunk_size, stride, minimal, pooling: str, cut: str = FIXED):
-    """demo(), first saying that the model is loading where this is its first use."""
+def demo_live(text: str, model: str, chunk_size, stride, minimal, pooling: str, cut: str = FIXED,
+              last: Chosen | None = None, request: gr.Request = None):  # fmt: skip
+    """Setting A's page handler: demo(), first saying that the model is loading where this is its first use."""
     if model and not is_loaded(model) and model in model_choices() and text and text.strip():
-        yield (LOADING, gr.update(), gr.update(), gr.update(), gr.update())
-    yield demo(text, model, chunk_size, stride, minimal, pooling, cut)
+        yield (LOADING, *(gr.update(),) * 6)
+    yield demo(text, model, chunk_size, stride, minimal, pooling, cut, last, "A", request)
 
 
-def demo_b(text: str, model: str, chunk_size, stride, minimal, pooling: str, cut: str, on: bool):
+def demo_b(text: str, model: str, chunk_size, stride, minimal, pooling: str, cut: str, on: bool,
+           last: Chosen | None = None, request: gr.Request = None):  # fmt: skip
     """Setting B's verdict and chart, when compare mode is on (else nothing changes)."""
     if not on:
-        return gr.update(), gr.update(), gr.update(), gr.update()
-    verdict, chart, _, stride_update, minimal_update = demo(text, model, chunk_size, stride, minimal, pooling, cut)
-    return verdict, chart, stride_update, minimal_update
+        return (gr.update(),) * 6
+    verdict, chart, _, *rest = demo(text, model, chunk_size, stride, minimal, pooling, cut, last, "B", request)
+    return (verdict, chart, *rest)
 
 
 def preload() -> None:
     """Load the default model in the background at start and score the examples with the default setting (as
-    Gradio's cache_examples would), so the first visitor rarely waits; a model that fails to load says so on the
-    first request instead."""
+    Gradio's cache_examples would), so the first visitor rarely waits and the tokens/s rate is measured; a model
+    that fails to load says so on the first request instead."""
 
     def load(model: str) -> None:
         with contextlib.suppress(Exception):

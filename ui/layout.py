@@ -66,15 +66,20 @@ def demo_tab() -> DemoTab:
         with gr.Column(min_width=320, visible=False) as outputs_b:
             verdict_b, chart_b = gr.Markdown(), gr.Plot(label="Chunks, setting B")
     shaded = gr.HTML()
-    # The API: classify() with its three outputs. The page: demo_live(), which also clamps the sliders; sliders
-    # run it on release (one request a drag), other controls on change.
+    state_a, state_b = gr.State(None), gr.State(None)  # what each setting's sliders last used (ui.controls.Chosen)
+    # The API: classify() with its three outputs. The page: demo_live() and demo_b(), which also settle the sliders
+    # (clamped alike, stride and minimal following chunk_size); sliders run them on release (one request a drag),
+    # other controls on change. A newer request stops the one still scoring ("multiple", then superseded), and the
+    # sliders stay usable while a request runs (progress shows on the verdict and chart only).
     button.click(demo.classify, [text, model, *controls_a], [verdict, chart, shaded], api_name="predict",
                  preprocess=False)  # fmt: skip
-    page_event = {"api_name": False, "preprocess": False, "trigger_mode": "always_last"}
-    run_a = dict(fn=demo.demo_live, inputs=[text, model, *controls_a],
-                 outputs=[verdict, chart, shaded, controls_a[1], controls_a[2]], **page_event)  # fmt: skip
-    run_b = dict(fn=demo.demo_b, inputs=[text, model, *controls_b, compare_on],
-                 outputs=[verdict_b, chart_b, controls_b[1], controls_b[2]], **page_event)  # fmt: skip
+    page_event = {"api_name": False, "preprocess": False, "trigger_mode": "multiple"}
+    run_a = dict(fn=demo.demo_live, inputs=[text, model, *controls_a, state_a],
+                 outputs=[verdict, chart, shaded, *controls_a[:3], state_a], show_progress_on=[verdict, chart],
+                 **page_event)  # fmt: skip
+    run_b = dict(fn=demo.demo_b, inputs=[text, model, *controls_b, compare_on, state_b],
+                 outputs=[verdict_b, chart_b, *controls_b[:3], state_b], show_progress_on=[verdict_b, chart_b],
+                 **page_event)  # fmt: skip
     gr.on([text.submit, *(c.release for c in controls_a[:3]), *(c.change for c in controls_a[3:]), model.change],
           **run_a)  # fmt: skip
     gr.on([button.click, text.submit, *(c.release for c in controls_b[:3]), *(c.change for c in controls_b[3:]),
@@ -204,9 +209,12 @@ def runs_section(model: gr.Dropdown) -> None:
             run_accuracy = gr.Plot(visible=False)
         with gr.Column(min_width=320):
             run_buckets = gr.Plot(visible=False)
+    # Runs have their own concurrency group, one at a time, so demo requests never queue behind one; the progress
+    # bar covers the table only, so the note above it says "Stopping…" the moment Stop is pressed.
     run.click(runs.run_evaluation, [model, reviews, grid, poolings], [run_note, run_table, run_accuracy, run_buckets],
-              api_name="evaluate", preprocess=False)  # fmt: skip
-    stop.click(runs.stop_evaluation, None, None, api_name=False, queue=False)
+              api_name="evaluate", preprocess=False, concurrency_id="evaluation", concurrency_limit=1,
+              show_progress_on=[run_table])  # fmt: skip
+    stop.click(runs.stop_evaluation, None, [run_note], api_name=False, queue=False)
     gr.api(runs.scoring_now, api_name="runs")
 
 

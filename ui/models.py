@@ -1,4 +1,4 @@
-"""The models the app offers, each loaded once per process, and one review's chunk scores kept for re-pooling."""
+"""The models the app offers, each loaded once per process, and the chunks and chunk scores of recent reviews."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import contextlib
 import functools
 import os
 import threading
+from collections import OrderedDict
 
-from longbert import LongbertError, LongTextClassifier
+from longbert import Chunks, ChunkScores, LongbertError, LongTextClassifier
 from longbert.bundled import default_model
 from longbert.chunking import Strategy
+from longbert.scoring import Meter
 from ui import config
 
 _loaded: dict[str, LongTextClassifier] = {}
@@ -49,14 +51,46 @@ def forget_models() -> None:
     """Drop the loaded models and cached chunk scores, so the next request loads afresh (bench.demo, per precision)."""
     with _loading:
         _loaded.clear()
-    scored_chunks.cache_clear()
+    forget_scores()
+
+
+def forget_scores() -> None:
+    """Drop the kept chunks and chunk scores, so the next request scores afresh (bench.demo's computed case)."""
+    chunked.cache_clear()
+    with _scores_lock:
+        _scores.clear()
 
 
 @functools.lru_cache(maxsize=32)
-def scored_chunks(model: str, text: str, strategy: Strategy):
-    """(encoded, chunks, chunk scores or None when there are more than MAX_CHUNKS) of one review: kept for the
-    last 32 requests, so changing only the pooling re-pools the scores already computed."""
+def chunked(model: str, text: str, strategy: Strategy) -> tuple[list, Chunks]:
+    """(encoded, chunks) of one review under a strategy: cheap, and what a request's cost is counted from."""
     classifier = classifier_for(model)
     encoded = classifier.encode([text], strategies=[strategy])
-    chunks = classifier.chunk(encoded, strategy)
-    return encoded, chunks, (classifier.score(chunks) if len(chunks) <= config.MAX_CHUNKS else None)
+    return encoded, classifier.chunk(encoded, strategy)
+
+
+_scores: OrderedDict[tuple, ChunkScores] = OrderedDict()
+_scores_lock = threading.Lock()
+KEPT_SCORES = 32
+
+
+def scored(model: str, text: str, strategy: Strategy, meter: Meter | None = None) -> ChunkScores:
+    """One review's chunk scores, kept for the last KEPT_SCORES requests, so changing only the pooling re-pools the
+    scores already computed; a meter counts the tokens and stops the scoring between batches (nothing is kept)."""
+    key = (model, text, strategy)
+    with _scores_lock:
+        if key in _scores:
+            _scores.move_to_end(key)
+            return _scores[key]
+    classifier = classifier_for(model)
+    scores = classifier.score(chunked(model, text, strategy)[1], classifier.scorer_with(meter=meter))
+    with _scores_lock:
+        _scores[key] = scores
+        while len(_scores) > KEPT_SCORES:
+            _scores.popitem(last=False)
+    return scores
+
+
+def is_scored(model: str, text: str, strategy: Strategy) -> bool:
+    with _scores_lock:
+        return (model, text, strategy) in _scores

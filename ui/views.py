@@ -97,19 +97,6 @@ def verdict(prediction: Prediction, head: Prediction, head_size: int, pooling: s
     )
 
 
-def too_many_chunks(n_tokens: int, chunks: int, max_chunks: int, stride: int | None) -> str:
-    """Markdown: why a request was refused for its chunk count, and the smallest stride that fits."""
-    advice = (
-        f"a stride of {stride} or more fits."
-        if stride is not None
-        else "even without overlap it needs more: raise chunk_size."
-    )
-    return (
-        f"This text has {n_tokens:,} tokens, which these settings cut into {chunks:,} chunks; "
-        f"the limit here is {max_chunks:,} (LONGBERT_MAX_CHUNKS): {advice}"
-    )
-
-
 def chunk_figure(chunk_positive: list[float], pooled: float | None, pooling: str, label: str = "positive") -> go.Figure:
     """A bar per chunk from 0.5 to its P(label): up for evidence for the label, down against it, so a chunk at
     0.002 draws as long a bar as one at 0.998; the pooled value is a line labelled on the right, 0.5 on the left."""
