@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
 from longbert import POOLINGS, LongbertError
 from longbert.cli import OneLineErrorParser
@@ -58,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         from longbert.data import balanced_sample, length_sample, load_imdb
         from longbert.pooling import check_pooling
 
+        if args.limit is not None and args.limit < 1:
+            raise LongbertError(f"--limit must be at least 1, got {args.limit}")
+        if Path(args.out).exists() and not Path(args.out).is_dir():
+            raise LongbertError(f"--out {args.out} is a file; it must be a results directory")
         chunkings = settings_space() if args.grid == "space" else parse_grid(args.grid)
         poolings = [check_pooling(p) for p in args.poolings.split(",") if p]
         truncations = [t for t in args.truncations.split(",") if t]
@@ -65,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         classifier = LongTextClassifier.from_pretrained(model, device=args.device, precision=args.precision)
         frame = load_imdb(args.split, args.data, args.text_column, args.label_column)
         sample = length_sample if args.keep_lengths else balanced_sample
-        frame = sample(frame, args.limit, args.seed) if args.limit else frame
+        frame = sample(frame, args.limit, args.seed) if args.limit is not None else frame
         meta = {"data": args.data or "stanfordnlp/imdb", "split": args.split, "limit": args.limit, "seed": args.seed}
         meta["sample"] = ("length-keeping" if args.keep_lengths else "balanced") if args.limit else None
         meta["command"] = "python -m eval " + shlex.join(sys.argv[1:] if argv is None else argv)

@@ -18,6 +18,7 @@ from eval.metrics import BUCKETS, length_bucket, paired, task_metrics
 from eval.results import BASELINE, Results, setting_name
 from longbert import POOLINGS, Chunking, Chunks, LongbertError, LongTextClassifier, Task, chunk, parse_strategy
 from longbert.chunking import Sentences, Strategy, window_size
+from longbert.digests import weights_digest
 from longbert.errors import Stopped
 from longbert.runtime import describe_device, software_versions
 from longbert.scoring import Meter, Scorer, tokens_scored
@@ -104,10 +105,11 @@ def time_strategies(scorer: Scorer, encoded, strategies: list[Strategy]) -> dict
     return seconds
 
 
-def fingerprint(classifier: LongTextClassifier, model: str) -> dict:
-    """What a cached chunk's logits depend on besides its tokens: the model, markup cleaning and precision."""
+def fingerprint(classifier: LongTextClassifier) -> dict:
+    """What a cached chunk's logits depend on besides its tokens: the model's weights (by content: a model retrained
+    in place is another model), markup cleaning and precision."""
     return {
-        "model": str(model),
+        "weights": weights_digest(classifier.model),
         "clean_markup": classifier.settings.clean_markup,
         "precision": classifier.precision_name,  # bf16 weights and fp32 both run without autocast
     }
@@ -255,7 +257,7 @@ def evaluate(
     encoded = classifier.encode(texts, spans=False, strategies=strategies)
     out = Path(out_dir) if out_dir else None
     num_labels = classifier.model.config.num_labels
-    cache = ChunkCache(out / "cache" if out else None, fingerprint(classifier, model), num_labels)
+    cache = ChunkCache(out / "cache" if out else None, fingerprint(classifier), num_labels)
     planned = planned_tokens(encoded, strategies, classifier.special.count)
     if max_tokens is not None and planned > max_tokens:
         raise TooCostly(planned, max_tokens)

@@ -190,13 +190,20 @@ def run_collection(args: argparse.Namespace) -> None:
         raise LongbertError("--output takes one INPUT: a .txt, JSON lines, CSV or parquet file, or a directory of them")
     if args.part_rows < 1:
         raise LongbertError(f"--part-rows must be a positive integer, got {args.part_rows}")
+    if args.actors < 1:
+        raise LongbertError(f"--actors must be a positive integer, got {args.actors}")
     # Loaded here on Ray too (on the CPU there), so a bad model or setting is one line before any actor starts.
     classifier = load_classifier(argparse.Namespace(**{**vars(args), "device": "cpu"}) if args.ray else args)
     strategy = strategy_from_args(args, classifier.settings)
     strategy.validate(classifier.max_chunk_size)
     model = args.model or _default_model()
     pooling = args.pooling or classifier.settings.pooling
-    job = Job(model, strategy.name, pooling, args.text_column, args.id_column, args.chunks, args.part_rows)
+    from longbert.digests import input_identity, weights_digest
+    from longbert.inputs import input_files
+
+    identity = input_identity(input_files(args.files[0]))
+    job = Job(model, strategy.name, pooling, args.text_column, args.id_column, args.chunks, args.part_rows, identity,
+              weights_digest(classifier.model))  # fmt: skip
     if args.ray:
         from longbert.distributed import actor_parts, connect
 
@@ -299,6 +306,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as error:  # a full disk or a read-only output: one line (what was written whole stays)
+        where = f" {error.filename}" if error.filename else ""
+        print(f"longbert {args.command}: error: cannot read or write{where}: {error.strerror or error}",
+              file=sys.stderr)  # fmt: skip
+        return 2
     return 0
 
 

@@ -17,16 +17,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from longbert.digests import file_digest
 from longbert.errors import LongbertError
 from longbert.files import write_atomic, write_text_atomic
 from longbert.inputs import input_files, problem, pyarrow_module, read_rows
 
-SETTINGS, MANIFEST = "_settings.json", "_manifest.json"
+SETTINGS, MANIFEST, PARTS = "_settings.json", "_manifest.json", "_parts.json"
 
 
 @dataclass(frozen=True)
 class Job:
-    """What decides a collection's outputs: a rerun with another job refuses to mix its parts in."""
+    """What decides a collection's outputs: a rerun with another job refuses to mix its parts in. input and weights
+    are digests (longbert.digests) of the input files and the model's weights: a changed input or retrained model
+    under the same names is another job."""
 
     model: str
     strategy: str
@@ -35,6 +38,8 @@ class Job:
     id_column: str | None = None
     chunks: bool = False
     part_rows: int = 2_000
+    input: str = ""
+    weights: str = ""
 
 
 def _row(answer, task, chunks: bool) -> dict:
@@ -61,40 +66,60 @@ def prediction_columns(classifier, ids: list, texts: list, strategy, pooling: st
 
 
 class Output:
-    """The output directory: which parts are done, and writing a part or the manifest atomically."""
+    """The output directory: which parts are done (present, and the digest recorded when each was written still
+    matches), and writing a part, its digest or the manifest atomically. _settings.json is written with the first
+    part, so a run refused before any part leaves nothing that would block its corrected rerun."""
 
     def __init__(self, directory: str | Path, job: Job):
         pyarrow_module()  # before any work: without it no part could be written
         self.directory = Path(directory)
         if self.directory.exists() and not self.directory.is_dir():
             raise LongbertError(f"--output {self.directory} is a file; it must be a directory (of parquet parts)")
-        self.directory.mkdir(parents=True, exist_ok=True)
         settings = self.directory / SETTINGS
         if settings.is_file():
             if json.loads(settings.read_text()) != asdict(job):
                 raise LongbertError(
-                    f"{self.directory} holds parts made with other settings ({SETTINGS}): use another --output"
+                    f"{self.directory} holds parts made with other settings, input or model weights ({SETTINGS}): "
+                    "use another --output"
                 )
         elif any(self.directory.glob("part-*.parquet")):
             raise LongbertError(f"{self.directory} holds parts but no {SETTINGS}: use another --output")
-        else:
-            write_text_atomic(settings, json.dumps(asdict(job), indent=1) + "\n")
         self.job = job
+        parts = self.directory / PARTS
+        self.digests: dict[str, str] = json.loads(parts.read_text()) if parts.is_file() else {}
 
     def part_path(self, number: int) -> Path:
         return self.directory / f"part-{number:05d}.parquet"
 
     def done(self, number: int) -> bool:
-        return self.part_path(number).is_file()
+        """Whether part `number` is written whole: a part whose file is damaged or replaced is said so and redone."""
+        path = self.part_path(number)
+        if not path.is_file():
+            return False
+        if self.digests.get(path.name) == file_digest(path):
+            return True
+        print(f"longbert predict: {path.name} does not match the digest recorded when it was written: "
+              "scoring its rows again", file=sys.stderr)  # fmt: skip
+        return False
 
     def write_part(self, number: int, columns: dict) -> None:
         pa = pyarrow_module()
-        table = pa.table(columns)
-        write_atomic(self.part_path(number), lambda p: pa.parquet.write_table(table, p))
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if not (self.directory / SETTINGS).is_file():
+            write_text_atomic(self.directory / SETTINGS, json.dumps(asdict(self.job), indent=1) + "\n")
+        table, path = pa.table(columns), self.part_path(number)
+
+        def record(written: Path) -> None:  # before the part can be found: a part found always has its digest
+            self.digests[path.name] = file_digest(written)
+            write_text_atomic(self.directory / PARTS, json.dumps(self.digests, indent=1) + "\n")
+
+        write_atomic(path, lambda p: pa.parquet.write_table(table, p), record)
 
     def write_manifest(self, parts: int, rows: int, errors: list) -> None:
         names = [self.part_path(n).name for n in range(parts)]
-        manifest = {"parts": names, "rows": rows, "errors": len(errors), "settings": asdict(self.job)}
+        manifest = {"parts": names, "digests": [self.digests.get(n) for n in names], "rows": rows,
+                    "errors": len(errors), "settings": asdict(self.job)}  # fmt: skip
+        self.directory.mkdir(parents=True, exist_ok=True)
         write_text_atomic(self.directory / MANIFEST, json.dumps(manifest, indent=1) + "\n")
 
 
@@ -114,8 +139,8 @@ def score_collection(
     prediction_columns, so their outputs agree. Returns the run's counts, as the manifest has them."""
     from tqdm.auto import tqdm
 
+    files = input_files(source)  # before the output is touched: a bad input leaves nothing behind
     out = Output(output, job)
-    files = input_files(source)
     seen = {"rows": 0, "parts": 0, "reused": 0}
 
     def todo() -> Iterator[tuple]:

@@ -13,12 +13,17 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 
-def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
-    """Call write(temporary) on a hidden path beside `path`, then rename the finished file into place."""
+def write_atomic(
+    path: str | Path, write: Callable[[Path], None], written: Callable[[Path], None] | None = None
+) -> None:
+    """Call write(temporary) on a hidden path beside `path`, then rename the finished file into place; written, if
+    given, sees the finished temporary file first (to record its digest before the file can be found)."""
     path = Path(path)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         write(temporary)
+        if written is not None:
+            written(temporary)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)

@@ -8,7 +8,6 @@ agreed with fp32 on 98.3% of chunk labels and ran about 27% faster; PyTorch's ea
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import tempfile
@@ -20,9 +19,10 @@ import numpy as np
 import torch
 
 from longbert.chunking import Chunks
+from longbert.digests import digest, file_digest, weights_digest
 from longbert.encoding import SpecialTokens
 from longbert.errors import LongbertError
-from longbert.files import copy_atomic
+from longbert.files import copy_atomic, write_text_atomic
 from longbert.runtime import Runtime
 from longbert.scoring import Meter, collate, padded_batches
 
@@ -104,13 +104,8 @@ def model_key(model: torch.nn.Module, special: SpecialTokens) -> str:
     """A digest of everything the int8 file depends on: the weights, the config, the special tokens and versions."""
     import onnxruntime
 
-    digest = hashlib.blake2b(digest_size=16)
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().float().contiguous().cpu().numpy().tobytes())
-    extra = [model.config.to_json_string(), repr(special), torch.__version__, onnxruntime.__version__]
-    digest.update("\n".join(extra).encode())
-    return digest.hexdigest()
+    extra = [weights_digest(model), repr(special), torch.__version__, onnxruntime.__version__]
+    return digest(["\n".join(extra).encode()])
 
 
 def int8_session(model: torch.nn.Module, special: SpecialTokens, threads: int | None = None):
@@ -121,14 +116,17 @@ def int8_session(model: torch.nn.Module, special: SpecialTokens, threads: int | 
     except ImportError as error:
         raise LongbertError(INSTALL_HINT) from error
     cached = cache_dir() / f"{model_key(model, special)}.onnx"
-    if cached.is_file():
-        return onnx_session(cached, threads)
-    with tempfile.TemporaryDirectory(prefix="longbert-int8-") as directory:
+    recorded = cached.with_suffix(".digest")  # the cached file's own digest, written beside it
+    with contextlib.suppress(OSError):
+        if recorded.read_text().strip() == file_digest(cached):
+            return onnx_session(cached, threads)
+    with tempfile.TemporaryDirectory(prefix="longbert-int8-") as directory:  # none, damaged or replaced: rebuilt
         built = export_int8(model, special, Path(directory))
         session = onnx_session(built, threads)
         with contextlib.suppress(OSError):  # an unwritable cache only costs the next load its conversion
             cached.parent.mkdir(parents=True, exist_ok=True)
             copy_atomic(built, cached)
+            write_text_atomic(recorded, file_digest(built) + "\n")
         return session
 
 

@@ -232,24 +232,33 @@ def standardization(targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 MODEL_FILES = ("config.json", "model.safetensors", "pytorch_model.bin")
+# What a save writes (the model, its tokenizer's files, longbert.json, training.json) and a model card beside it.
+SAVED_FILES = {*MODEL_FILES, "longbert.json", "training.json", "README.md", "generation_config.json",
+               "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+               "vocab.txt", "vocab.json", "merges.txt", "spiece.model", "sentencepiece.bpe.model",
+               "chat_template.jinja"}  # fmt: skip
 
 
 def check_out_dir(out: str | Path, overwrite: bool = False) -> Path:
-    """Where the model will be saved, checked before any training: not a file, not another model (unless
-    overwrite), not a folder of other files; its parent can be created."""
-    out = Path(out)
+    """Where the model will be saved (absolute), checked before any training: not a file, not another model
+    (unless overwrite), and never a folder holding anything a save does not write, which --overwrite would
+    delete; its parent can be created."""
+    given, out = out, Path(out).resolve()
     if out.exists() and not out.is_dir():
-        raise LongbertError(f"--out {out} is a file, not a directory")
+        raise LongbertError(f"--out {given} is a file, not a directory")
     if out.is_dir() and any(out.iterdir()):
-        if not any((out / name).exists() for name in MODEL_FILES):
-            raise LongbertError(f"--out {out} holds other files: choose an empty or new directory")
+        foreign = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir() if p.name not in SAVED_FILES)
+        if foreign or not any((out / name).exists() for name in MODEL_FILES):
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            raise LongbertError(f"--out {given} holds files a save does not write ({shown or 'no model'}): "
+                                "choose an empty or new directory")  # fmt: skip
         if not overwrite:
-            raise LongbertError(f"--out {out} holds a model already: pass --overwrite to replace it")
-    parent = out.resolve().parent
+            raise LongbertError(f"--out {given} holds a model already: pass --overwrite to replace it")
+    parent = out.parent
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise LongbertError(f"--out {out} cannot be created: {parent} is not a writable directory")
+        raise LongbertError(f"--out {given} cannot be created: {parent} is not a writable directory")
     return out
 
 

@@ -65,6 +65,7 @@ def test_classify_turns_bad_input_into_messages(model_dir):
     assert "exceeds what the model allows" in demo.classify("good film", model, 600, 600, 1, "mean")[0]
     assert "unknown pooling" in demo.classify("good film", model, 510, 510, 1, "sum")[0]
     assert demo.classify("  \n ", model, 510, 510, 1, "mean")[0].startswith("Paste a review")
+    assert demo.classify(42, model, 510, 510, 1, "mean")[0].startswith("Paste a review"), "the API can send anything"
     assert "limit here is" in demo.classify("x" * (config.MAX_CHARS + 1), model, 510, 510, 1, "mean")[0]
     assert "is not offered here" in demo.classify("good film", "someone/missing-model", 510, 510, 1, "mean")[0]
     assert "stride must be a whole number, got 'x'" in demo.classify("good film", model, 510, "x", 1, "mean")[0]
@@ -218,6 +219,7 @@ def test_ab_comparison_pairs_reviews_and_opens_a_disagreement_with_both_settings
         assert text == views.readable(dashboard.review_text(int(review["review_id"].iloc[0]), summary))
         assert opened[1:6] == (510, 510, 1, "mean", controls.HEAD_ONLY) and opened[6] is True
         assert opened[7:12] == (128, 64, 1, "max", controls.FIXED) and opened[12].selected == "demo"
+        assert opened[13:] == (None, None), "the sliders take the opened settings as they are"
 
 
 def test_dashboard_figures_cover_the_settings_space(results_dir):

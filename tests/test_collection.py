@@ -190,3 +190,76 @@ def test_killing_the_command_and_rerunning_it_gives_every_id_once(tmp_path, mode
     assert json.loads(done.stderr.strip().splitlines()[-1])["parts_reused"] == finished
     result = read_output(out)
     assert result["id"].tolist() == frame["doc"].tolist(), "every id exactly once, in order"
+
+
+def run_job(tmp_path, classifier, job, source="in.parquet", out="out"):
+    return score_collection(tmp_path / source, tmp_path / out, job, local_parts(classifier, job, None, "mean"),
+                            progress=False)  # fmt: skip
+
+
+def test_a_damaged_part_is_scored_again_and_said_so(tmp_path, classifier, capsys):
+    documents(12).to_parquet(tmp_path / "in.parquet")
+    job = Job("tiny", "510/510/1", "mean", "body", "doc", part_rows=4)
+    run_job(tmp_path, classifier, job)
+    whole = read_output(tmp_path / "out")
+    manifest = json.loads((tmp_path / "out" / "_manifest.json").read_text())
+    assert len(manifest["digests"]) == 3 and all(manifest["digests"]), "every part's digest is in the manifest"
+    part = tmp_path / "out" / "part-00001.parquet"
+    for damage in (lambda: part.write_bytes(part.read_bytes()[:100]), lambda: part.write_bytes(b"not parquet")):
+        damage()
+        capsys.readouterr()
+        done = run_job(tmp_path, classifier, job)
+        assert done["parts_reused"] == 2, "the two whole parts are kept, the damaged one is redone"
+        assert "part-00001.parquet does not match the digest recorded" in capsys.readouterr().err
+        pd.testing.assert_frame_equal(read_output(tmp_path / "out"), whole)
+
+
+def test_a_resume_refuses_another_input_or_other_weights_under_the_same_names(tmp_path, capsys, model_dir):
+    from conftest import save_tiny_model
+
+    documents(8).to_parquet(tmp_path / "in.parquet")
+    model = save_tiny_model(tmp_path / "model")
+    args = [str(tmp_path / "in.parquet"), "--output", str(tmp_path / "out"), "--model", str(model),
+            "--text-column", "body", "--quiet", "--part-rows", "4"]  # fmt: skip
+    assert run(capsys, *args)[0] == 0
+    documents(9).to_parquet(tmp_path / "in.parquet")  # another input under the same name
+    code, err = run(capsys, *args)
+    assert code == 2 and "other settings, input or model weights" in err
+    documents(8).to_parquet(tmp_path / "in.parquet")
+    save_tiny_model(tmp_path / "model", seed=5)  # retrained in place
+    code, err = run(capsys, *args)
+    assert code == 2 and "other settings, input or model weights" in err
+
+
+def test_a_refused_run_leaves_nothing_that_blocks_its_corrected_rerun(tmp_path, capsys, model_dir):
+    documents(8).to_parquet(tmp_path / "in.parquet")
+    args = [str(tmp_path / "in.parquet"), "--output", str(tmp_path / "out"), "--model", str(model_dir), "--quiet"]
+    code, err = run(capsys, *args, "--text-column", "body", "--id-column", "no_such_column")
+    assert code == 2 and "has no column 'no_such_column'" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out" / "_settings.json").exists()
+    code, err = run(capsys, *args, "--text-column", "body", "--id-column", "doc")
+    assert code == 0, err
+
+
+def test_a_full_disk_is_one_line(tmp_path, capsys, model_dir, monkeypatch):
+    import longbert.collection
+
+    documents(8).to_parquet(tmp_path / "in.parquet")
+
+    def full(path, *args, **kwargs):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(longbert.collection, "write_atomic", full)
+    code, err = run(capsys, str(tmp_path / "in.parquet"), "--output", str(tmp_path / "out"), "--model",
+                    str(model_dir), "--text-column", "body", "--quiet")  # fmt: skip
+    assert code == 2 and "No space left on device" in err and len(err.strip().splitlines()) == 1
+
+
+def test_actors_are_checked_before_ray_starts(tmp_path, capsys, model_dir, monkeypatch):
+    import longbert.distributed
+
+    monkeypatch.setattr(longbert.distributed, "connect", lambda address: pytest.fail("Ray was started"))
+    documents(4).to_parquet(tmp_path / "in.parquet")
+    code, err = run(capsys, str(tmp_path / "in.parquet"), "--output", str(tmp_path / "out"), "--model",
+                    str(model_dir), "--text-column", "body", "--ray", "local", "--actors", "0")  # fmt: skip
+    assert code == 2 and "--actors must be a positive integer, got 0" in err

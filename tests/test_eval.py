@@ -188,7 +188,7 @@ def test_cached_scores_are_not_shared_between_fp32_and_bf16_weights(classifier):
         device="cpu",
     )  # fmt: skip
     assert half.runtime.autocast is None is classifier.runtime.autocast  # neither runs under autocast
-    assert fingerprint(half, "m") != fingerprint(classifier, "m")
+    assert fingerprint(half) != fingerprint(classifier)
 
 
 def test_two_class_decisions_agree_with_accuracy_on_a_tie():
@@ -236,9 +236,12 @@ def test_the_cache_never_gives_one_reviews_scores_to_another(classifier, tmp_pat
     assert summary.meta["chunks_reused"] > 0
     expected = evaluate(classifier, shuffled, model="tiny", chunkings=parse_grid("510/510/1,128/64/1"), progress=False)
     pd.testing.assert_frame_equal(summary.predictions, expected.predictions)
-    other = evaluate(classifier, frame, model="another", chunkings=parse_grid("510/510/1"), out_dir=tmp_path,
-                     progress=False)  # fmt: skip
-    assert other.meta["chunks_reused"] == 0, "another model's parts are not used"
+    from conftest import save_tiny_model
+
+    weights = save_tiny_model(tmp_path / "m", seed=9)
+    another = LongTextClassifier.from_pretrained(weights, device="cpu", precision="fp32")
+    other = evaluate(another, frame, model="tiny", chunkings=parse_grid("510/510/1"), out_dir=tmp_path, progress=False)
+    assert other.meta["chunks_reused"] == 0, "another model's parts are not used, whatever its name"
 
 
 def test_results_are_replaced_as_one_set_even_when_killed_while_writing(classifier, tmp_path, monkeypatch):
@@ -300,6 +303,31 @@ def test_ctrl_c_stops_the_command_with_one_line(capsys, tmp_path, model_dir, mon
     code = eval_main(["--model", str(model_dir), "--data", "sample", "--out", str(tmp_path / "x"), "--quiet"])
     err = capsys.readouterr().err
     assert code == 130 and err.count("\n") == 1 and "rerun to resume" in err and "Traceback" not in err
+
+
+def test_bad_out_and_limit_are_one_line_before_any_scoring(capsys, tmp_path, model_dir):
+    (tmp_path / "a-file").write_text("")
+    cases = ((["--out", str(tmp_path / "a-file")], "is a file; it must be a results directory"),
+             (["--out", str(tmp_path / "x"), "--limit", "0"], "--limit must be at least 1, got 0"))  # fmt: skip
+    for args, message in cases:
+        code = eval_main(["--model", str(model_dir), "--data", "sample", "--quiet", *args])
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
+def test_the_cache_is_keyed_by_the_weights_not_the_path(tmp_path):
+    from conftest import save_tiny_model
+
+    frame = reviews()
+    path = save_tiny_model(tmp_path / "model", init=0.5)
+    first = run_into(LongTextClassifier.from_pretrained(path, device="cpu", precision="fp32"), frame, tmp_path / "r")
+    save_tiny_model(path, seed=7, init=0.5)  # retrained in place: the same path, other weights
+    retrained = LongTextClassifier.from_pretrained(path, device="cpu", precision="fp32")
+    again = run_into(retrained, frame, tmp_path / "r")
+    assert again.meta["chunks_reused"] == 0 and again.meta["chunks_scored"] == first.meta["chunks_scored"]
+    expected = retrained.predict(frame["text"].tolist(), parse_grid("510/510/1")[0], "mean")
+    assert np.allclose(again.predictions["chunk 510/510/1 mean"], [p.probabilities[1] for p in expected], atol=1e-5)
 
 
 def test_settings_space_covers_sizes_strides_and_minimal_sizes():

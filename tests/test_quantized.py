@@ -125,3 +125,23 @@ def test_int8_conversion_is_cached_by_weights(monkeypatch, tmp_path, varied_dir,
     assert again.predict(REVIEWS[:2]) == first.predict(REVIEWS[:2])
     with pytest.raises(AssertionError, match="converted again"):  # other weights: another file
         LongTextClassifier.from_pretrained(model_dir, device="cpu", precision="int8")
+
+
+def test_a_damaged_or_replaced_int8_cache_file_is_rebuilt(monkeypatch, tmp_path, varied_dir, model_dir):
+    import longbert.quantized as quantized
+
+    monkeypatch.setenv("LONGBERT_CACHE", str(tmp_path))
+    first = LongTextClassifier.from_pretrained(varied_dir, device="cpu", precision="int8")
+    other = LongTextClassifier.from_pretrained(model_dir, device="cpu", precision="int8")
+    ours = quantized.cache_dir() / f"{quantized.model_key(first.model, first.special)}.onnx"
+    theirs = quantized.cache_dir() / f"{quantized.model_key(other.model, other.special)}.onnx"
+    exports = []
+    real = quantized.export_int8
+    monkeypatch.setattr(quantized, "export_int8", lambda *a, **k: exports.append(1) or real(*a, **k))
+    for damage in (lambda: ours.write_bytes(ours.read_bytes()[:1000]), lambda: ours.write_bytes(theirs.read_bytes())):
+        damage()  # truncated, then a valid ONNX file of another model put in its place
+        again = LongTextClassifier.from_pretrained(varied_dir, device="cpu", precision="int8")
+        assert again.predict(REVIEWS[:2]) == first.predict(REVIEWS[:2]), "the answers of its own weights"
+    assert len(exports) == 2, "rebuilt each time, not trusted"
+    LongTextClassifier.from_pretrained(varied_dir, device="cpu", precision="int8")
+    assert len(exports) == 2, "and the rebuilt file is used again"

@@ -300,7 +300,7 @@ def test_out_is_checked_first_and_a_model_is_replaced_only_when_asked(capsys, tm
     common = ["train", "--model", str(model_dir), "--batch-texts", "2", "--epochs", "1", "--validation-fraction", "0",
               "--chunk-size", "64", "--quiet"]  # fmt: skip
     (tmp_path / "a-file").write_text("")
-    for out, message in ((tmp_path / "a-file", "is a file, not a directory"), (tmp_path, "holds other files")):
+    for out, message in ((tmp_path / "a-file", "is a file, not a directory"), (tmp_path, "holds files a save does")):
         code = main([*common, "--data", str(tmp_path / "missing.csv"), "--out", str(out)])  # checked before the data
         assert code == 2 and message in capsys.readouterr().err
     out = tmp_path / "model"
@@ -315,6 +315,19 @@ def test_out_is_checked_first_and_a_model_is_replaced_only_when_asked(capsys, tm
     assert (out / "model.safetensors").read_bytes() != weights
     assert json.loads((out / "training.json").read_text())["config"]["seed"] == 1
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [], "no staging left behind"
+    (out / "NOTES.md").write_text("mine")
+    (out / "src").mkdir()
+    capsys.readouterr()
+    code = main([*common, "--data", str(data), "--out", str(out), "--overwrite"])
+    err = capsys.readouterr().err
+    assert code == 2 and "holds files a save does not write (NOTES.md, src/)" in err and len(err.splitlines()) == 1
+    assert (out / "NOTES.md").read_text() == "mine" and (out / "src").is_dir(), "nothing of the user's is deleted"
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "data.csv").write_text(data.read_text())
+    code = subprocess.run([sys.executable, "-m", "longbert", *common, "--data", "data.csv", "--out", "."],
+                          cwd=project, capture_output=True, text=True).returncode  # fmt: skip
+    assert code == 2 and sorted(p.name for p in project.iterdir()) == ["data.csv"], "--out . is refused before training"
 
 
 def test_a_kill_while_saving_leaves_the_previous_save_whole(tmp_path, model_dir, monkeypatch):

@@ -219,12 +219,14 @@ def review_text(review_id, *sets: Results, label=None) -> str | None:
 
 
 def open_pair(label_a: str, setting_a: str, label_b: str, setting_b: str, table: pd.DataFrame, event: gr.SelectData):
-    """Selecting a review where A and B disagree opens it in the demo with A and B set and compare mode on."""
-    keep = (gr.update(),) * 13
+    """Selecting a review where A and B disagree opens it in the demo with A and B set and compare mode on (the
+    sliders' remembered shares are cleared: the settings are taken as they are)."""
+    keep = (gr.update(),) * 15
     if event is None or event.index is None or table is None or len(table) == 0:
         return keep
     row = table.iloc[event.index[0]]
     text = review_text(row.get("review_id"), results_of(label_a), results_of(label_b), label=row.get("label"))
     if text is None:
         return keep
-    return (views.readable(text), *controls_for(setting_a), True, *controls_for(setting_b), gr.Tabs(selected="demo"))
+    opened = (*controls_for(setting_a), True, *controls_for(setting_b), gr.Tabs(selected="demo"))
+    return views.readable(text), *opened, None, None

@@ -94,7 +94,7 @@ def classify(text: str, model: str, chunk_size, stride, minimal, pooling: str, b
     empty = (None, "")
     if not model:
         return ("No model is configured: set LONGBERT_MODEL to a model directory or Hub id.", *empty)
-    if not text or not text.strip():
+    if not isinstance(text, str) or not text.strip():
         return ("Paste a review (or pick an example) to classify it.", *empty)
     if len(text) > config.MAX_CHARS:
         return (f"This text has {len(text):,} characters; the limit here is {config.MAX_CHARS:,}.", *empty)

@@ -30,6 +30,7 @@ class DemoTab(NamedTuple):
     controls_a: tuple
     compare_on: gr.Checkbox
     controls_b: tuple
+    states: tuple  # what A's and B's sliders last used (ui.controls.Chosen, or None)
     run_a: dict
     run_b: dict
 
@@ -87,7 +88,7 @@ def demo_tab() -> DemoTab:
     example_list.load_input_event.then(**run_a).then(**run_b)
     compare_on.change(lambda on: (gr.Column(visible=on), gr.Column(visible=on)), [compare_on], [column_b, outputs_b],
                       api_name=False, queue=False)  # fmt: skip
-    return DemoTab(text, model, controls_a, compare_on, controls_b, run_a, run_b)
+    return DemoTab(text, model, controls_a, compare_on, controls_b, (state_a, state_b), run_a, run_b)
 
 
 def settings_space(labels: list[str]) -> tuple:
@@ -158,7 +159,7 @@ def a_against_b(labels: list[str], page: DemoTab, tabs: gr.Tabs) -> None:
     ab_inputs = [set_a, setting_a, set_b, setting_b]
     gr.on([setting_a.change, setting_b.change], dashboard.ab_compare, ab_inputs, [ab_note, ab_chart, ab_rows],
           api_name="compare")  # fmt: skip
-    opened = [page.text, *page.controls_a, page.compare_on, *page.controls_b, tabs]
+    opened = [page.text, *page.controls_a, page.compare_on, *page.controls_b, tabs, *page.states]
     ab_rows.select(dashboard.open_pair, [*ab_inputs, ab_rows], opened, api_name=False).then(**page.run_a).then(
         **page.run_b
     )
