@@ -3,13 +3,17 @@
 
 Each actor loads the model once and scores whole batches of documents with the same code as one
 process (collection.prediction_columns: chunks of many documents packed into token-budgeted
-batches), so the answers equal a single-process run's. Actors restart when they die and their
-unfinished batches are retried, so a lost actor costs a retry, not the job. Ray is the optional
-extra `ray` (`pip install -e ".[ray]"`); nothing else in longbert imports it.
+batches), so the answers equal a single-process run's. A part whose actor dies (killed, or its node
+lost) goes to an actor still alive, so a lost actor or node costs a retry, not the job; the run
+finishes on the capacity left. `--ray local` starts a cluster that listens on 127.0.0.1 only. Ray is
+the optional extra `ray` (`pip install -e ".[ray]"`); nothing else in longbert imports it.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -20,8 +24,11 @@ if TYPE_CHECKING:
     import pandas as pd
     import ray.data
 
-# Restart a dead actor and retry its tasks, as often as it takes: a lost actor costs a retry.
+# Ray Data's actors: restart a dead actor and retry its tasks, as often as it takes.
 FAULT_TOLERANT = {"max_restarts": -1, "max_task_retries": -1}
+# Ray reads this when it is imported: off, a cluster started here takes 127.0.0.1 as its node's address (as Ray
+# does on macOS and Windows), and every process of it listens on loopback only.
+LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 
 def _ray():
@@ -117,7 +124,10 @@ def predict_dataset(
 
 
 def connect(address: str) -> None:
-    """Start a local cluster (address 'local') or join one ('auto', or HOST:PORT / ray://...)."""
+    """Start a local cluster listening on 127.0.0.1 (address 'local'; before Ray is imported) or join one ('auto',
+    or HOST:PORT / ray://...)."""
+    if address == "local" and "ray" not in sys.modules:
+        os.environ.update(LOOPBACK)
     ray = _ray()
     if not ray.is_initialized():
         ray.init(address=None if address == "local" else address, log_to_driver=False, include_dashboard=False)
@@ -126,22 +136,38 @@ def connect(address: str) -> None:
 def actor_parts(
     actors: int, gpus_per_actor: float | None, cpus_per_actor: float | None = None, **predictor: object
 ) -> Callable[[Iterator[tuple]], Iterator[tuple]]:
-    """map_parts for collection.score_collection: parts scored by a pool of fault-tolerant Predictor actors,
-    at most one part in flight per actor (so memory stays bounded), results as they finish."""
+    """map_parts for collection.score_collection: parts scored by a pool of Predictor actors, at most one part in
+    flight per actor (so memory stays bounded), results as they finish. A part whose actor dies goes back in the
+    queue for the actors still alive (a new actor is started only when none is left), so losing an actor or a
+    node costs a retry and the run finishes on the capacity left."""
     ray = _ray()
     if actors < 1:
         raise LongbertError(f"--actors must be a positive integer, got {actors}")
     gpus = default_gpus() if gpus_per_actor is None else gpus_per_actor
     cpus = default_cpus(actors, gpus) if cpus_per_actor is None else cpus_per_actor
-    remote = ray.remote(Predictor).options(num_gpus=gpus, num_cpus=cpus, **FAULT_TOLERANT)
+    remote = ray.remote(Predictor).options(num_gpus=gpus, num_cpus=cpus, max_restarts=0, max_task_retries=0)
 
     def run(parts: Iterator[tuple]) -> Iterator[tuple]:
-        pool = ray.util.ActorPool([remote.remote(**predictor) for _ in range(actors)])
-        for part in parts:
-            while not pool.has_free():
-                yield pool.get_next_unordered()
-            pool.submit(lambda actor, item: actor.columns.remote(*item), part)
-        while pool.has_next():
-            yield pool.get_next_unordered()
+        idle = [remote.remote(**predictor) for _ in range(actors)]
+        queue: deque[tuple] = deque()
+        flying: dict = {}  # object ref -> (actor, part)
+        parts = iter(parts)
+        while True:
+            while idle and (queue or (part := next(parts, None)) is not None):
+                actor, part = idle.pop(), queue.popleft() if queue else part
+                flying[actor.columns.remote(*part)] = (actor, part)
+            if not flying:
+                return
+            (ref,), _ = ray.wait(list(flying), num_returns=1)
+            actor, part = flying.pop(ref)
+            try:
+                result = ray.get(ref)
+            except ray.exceptions.RayActorError:  # the actor, or its node, is gone: its part goes to another
+                queue.append(part)
+                if not idle and not flying:
+                    idle.append(remote.remote(**predictor))
+                continue
+            idle.append(actor)
+            yield result
 
     return run

@@ -1,7 +1,11 @@
 """Scoring on a local Ray cluster: the same answers as one process, actors that die cost a retry, Ray Data API."""
 
+import json
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -74,6 +78,30 @@ def test_an_actor_killed_mid_run_costs_a_retry_not_the_job(tmp_path, model_dir, 
     result, expected = read_output(out), read_output(tmp_path / "local")
     assert result["id"].tolist() == expected["id"].tolist(), "every id exactly once"
     assert np.allclose(np.stack(result["probabilities"]), np.stack(expected["probabilities"]), atol=1e-4)
+
+
+def test_a_two_node_cluster_that_loses_its_worker_node_finishes_with_every_id_once(tmp_path, model_dir, reviews,
+                                                                                   classifier):
+    job = Job(str(model_dir), "510/510/1", "mean", "text", "doc", part_rows=20)
+    score_collection(reviews, tmp_path / "local", job, local_parts(classifier, job, None, "mean"), progress=False)
+    script = Path(__file__).parent / "helpers" / "lose_a_node.py"
+    done = subprocess.run([sys.executable, str(script), str(model_dir), str(reviews), str(tmp_path / "ray")],
+                          capture_output=True, text=True, timeout=600, cwd=Path(__file__).parents[1])  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["addresses"] == ["127.0.0.1"], "both nodes on loopback"
+    assert report["removed"] and report["alive_nodes"] == 1 and report["parts"] == 15 and report["errors"] == 0
+    result, expected = read_output(tmp_path / "ray"), read_output(tmp_path / "local")
+    assert result["id"].tolist() == expected["id"].tolist(), "every id exactly once"
+    assert np.allclose(np.stack(result["probabilities"]), np.stack(expected["probabilities"]), atol=1e-4)
+
+
+def test_ray_local_listens_on_loopback_only():
+    code = ("from longbert.distributed import connect; connect('local'); import ray; "
+            "print(ray.util.get_node_ip_address())")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "127.0.0.1"
 
 
 def test_a_ray_dataset_gets_the_prediction_columns(model_dir, classifier):
