@@ -80,8 +80,9 @@ def test_an_actor_killed_mid_run_costs_a_retry_not_the_job(tmp_path, model_dir, 
     assert np.allclose(np.stack(result["probabilities"]), np.stack(expected["probabilities"]), atol=1e-4)
 
 
-def test_a_two_node_cluster_that_loses_its_worker_node_finishes_with_every_id_once(tmp_path, model_dir, reviews,
-                                                                                   classifier):
+def test_a_two_node_cluster_that_loses_its_worker_node_finishes_with_every_id_once(
+    tmp_path, model_dir, reviews, classifier
+):
     job = Job(str(model_dir), "510/510/1", "mean", "text", "doc", part_rows=20)
     score_collection(reviews, tmp_path / "local", job, local_parts(classifier, job, None, "mean"), progress=False)
     script = Path(__file__).parent / "helpers" / "lose_a_node.py"
