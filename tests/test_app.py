@@ -117,6 +117,33 @@ def test_the_sliders_settle_alike_and_stride_follows_chunk_size_back(model_dir):
     assert (size, stride, minimal, kept) == (510, 255, 1, back), "the boxes show what was last used"
 
 
+def test_a_newer_demo_request_stops_the_one_still_scoring(model_dir, monkeypatch):
+    import threading
+
+    classifier = models.classifier_for(str(model_dir))
+    real, started = classifier.model.forward, threading.Event()
+
+    def slow(*args, **kwargs):  # every batch takes a while
+        started.set()
+        time.sleep(0.2)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(classifier.model, "forward", slow)
+    monkeypatch.setattr(classifier, "runtime", classifier.runtime.with_options(batch_tokens=512))
+    models.forget_scores()
+    page = type("Request", (), {"session_hash": "one page"})()
+    ask = lambda text, size: demo.demo(text, str(model_dir), size, size // 2, 1, "mean", controls.FIXED, None, "A",  # noqa: E731
+                                       page)  # fmt: skip
+    answers = {}
+    first = threading.Thread(target=lambda: answers.update(first=ask(views.readable(demo.example_reviews()[0]), 64)))
+    first.start()
+    assert started.wait(30)
+    answers["second"] = ask("A short review, asked for next. " * 10, 510)
+    first.join(60)
+    assert answers["second"][0].startswith("### "), answers["second"][0]
+    assert all(update == {"__type__": "update"} for update in answers["first"]), "the older request changes nothing"
+
+
 def test_changing_only_the_pooling_re_pools_the_scores_already_computed(model_dir, monkeypatch):
     review = demo.example_reviews()[0]
     models.forget_models()

@@ -25,7 +25,7 @@ from ui.controls import FIXED, Chosen, demo_strategy, settle
 from ui.models import chunked, classifier_for, is_loaded, is_scored, load_classifier, model_choices, scored
 
 LOADING = "Loading the model: the first request takes about 10 s, later ones a fraction of that."
-REPLACED = object()  # a request stopped by a newer one: it changes nothing on the page
+REPLACED = "(replaced by a newer request)"  # a request stopped by a newer one changes nothing on the page
 _scoring: dict[tuple, Meter] = {}  # the demo request scoring now, per (session, setting)
 _scoring_lock = threading.Lock()
 
@@ -143,7 +143,7 @@ def demo(text: str, model: str, chunk_size, stride, minimal, pooling: str, cut: 
     limit = config.DEMO_TOKENS if slot == "A" else config.COMPARE_TOKENS
     verdict, chart, shaded = classify(text, model, chosen.chunk_size, chosen.stride, chosen.minimal, pooling, cut,
                                       limit, key)  # fmt: skip
-    if verdict is REPLACED:
+    if verdict == REPLACED:
         return (gr.update(),) * 7
     used = (chosen.chunk_size, chosen.stride, chosen.minimal)
     return (verdict + (f"  \n_({note})_" if note else ""), chart, shaded, *used, chosen)
