@@ -193,6 +193,14 @@ def test_evaluation_and_the_app_read_every_task_type(tmp_path, kind, monkeypatch
     assert sorted(drawn.x) == pytest.approx(sorted(r[metric] for r in summary.rows))
     table = dashboard.readable_table(results, "run")
     assert metric in table.columns and len(table) == len(summary.rows)
+    monkeypatch.setenv("LONGBERT_RESULTS", str(tmp_path / "results"))
+    (label,) = dashboard.result_sets()
+    settings = dashboard.compare.settings_table(dashboard.results_of(label))
+    choices = dashboard.metric_choices(settings)
+    assert metric in choices and ("accuracy" in choices) == (metric == "accuracy"), "the picker follows the task"
+    for stale in ("accuracy", "mae"):  # the picker may still show the previous set's metric
+        assert dashboard.cost_chart(label, stale, "tokens_per_review").data, "drawn with this set's metric"
+        assert dashboard.heatmap(label, stale, "mean", "1 token", "all reviews") is not None
 
     verdict, chart, shaded = demo.classify(frame["text"][3], str(tmp_path / "model"), 64, 32, 1, "mean")
     assert verdict.startswith("### ") and "Head truncation" in verdict, verdict

@@ -151,8 +151,25 @@ def contrast(table: pd.DataFrame, metric: str) -> list[str]:
     return [best["setting"], *other["setting"].head(1)]
 
 
+METRIC_CHOICES = ("accuracy", "f1", "roc_auc", "log_loss", "brier", "micro_f1", "macro_f1", "mae", "rmse", "r2")
+
+
+def metric_choices(table: pd.DataFrame) -> list[str]:
+    """The metrics the picker offers for a results set: those its task's rows hold (accuracy, micro-F1 or MAE ...)."""
+    return [m for m in METRIC_CHOICES if m in table]
+
+
+def table_and_metric(label: str, metric: str) -> tuple[pd.DataFrame, str]:
+    """A set's settings table, and the metric asked for where the set has it, else the set's own (a picker still
+    showing the previous set's metric draws this set's)."""
+    results = results_of(label)
+    table = compare.settings_table(results)
+    return table, metric if metric in table else results.metric
+
+
 def heatmap(label: str, metric: str, pooling: str, minimal_share: str, bucket: str):
-    return figures.heatmap_figure(compare.settings_table(results_of(label)), metric, pooling, minimal_share, bucket)
+    table, metric = table_and_metric(label, metric)
+    return figures.heatmap_figure(table, metric, pooling, minimal_share, bucket)
 
 
 def length_lines(label: str, settings: list[str]):
@@ -165,7 +182,7 @@ def length_lines(label: str, settings: list[str]):
 
 
 def cost_chart(label: str, metric: str, cost: str):
-    return figures.cost_figure(compare.settings_table(results_of(label)), metric, cost)
+    return figures.cost_figure(*table_and_metric(label, metric), cost)
 
 
 def setting_names(label: str) -> list[str]:

@@ -99,8 +99,7 @@ def settings_space(labels: list[str]) -> tuple:
     description = gr.Markdown(dashboard.about(first))
     gr.Markdown("### The settings space: chunk_size x stride")
     with gr.Row():
-        metrics = [m for m in ("accuracy", "f1", "roc_auc", "log_loss", "brier", "micro_f1", "mae") if m in table]
-        metric = gr.Dropdown(metrics, value=metric0, label="metric", min_width=140)
+        metric = gr.Dropdown(dashboard.metric_choices(table), value=metric0, label="metric", min_width=140)
         pool = gr.Dropdown(list(POOLINGS), value="mean", label="pooling", min_width=140)
         shares = sorted(set(table["minimal_share"].dropna()), key=lambda s: -1 if s == "1 token" else int(s[:-1]))
         minimal_share = gr.Dropdown(shares or ["1 token"], value="1 token", label="minimal_chunk_size", min_width=140)
@@ -183,9 +182,10 @@ def dashboard_section(page: DemoTab, tabs: gr.Tabs) -> None:
         results = dashboard.results_of(label)
         table = compare.settings_table(results)
         choices = gr.Dropdown(choices=list(table["setting"]), value=dashboard.contrast(table, results.metric))
-        return dashboard.about(results), choices, dashboard.readable_table(results)
+        metrics = gr.Dropdown(choices=dashboard.metric_choices(table), value=results.metric)
+        return dashboard.about(results), choices, dashboard.readable_table(results), metrics
 
-    chosen.change(switch, [chosen], [description, picked, every], api_name=False)
+    chosen.change(switch, [chosen], [description, picked, every, metric], api_name=False)
 
 
 def runs_section(model: gr.Dropdown) -> None:
