@@ -46,7 +46,7 @@ def test_sentence_chunking_without_its_extra_is_a_one_line_error(model_dir):
 def test_collections_and_ray_without_their_extras_are_one_line_errors(model_dir, tmp_path):
     source = tmp_path / "in.jsonl"
     source.write_text('{"text": "fine"}\n')
-    for flags, message in (([], "--output needs pyarrow"), (["--ray", "local"], "--ray needs Ray")):
+    for flags, message in (([], "and --output need pyarrow"), (["--ray", "local"], "--ray needs Ray")):
         done = subprocess.run(
             [sys.executable, str(HELPERS / "core_only.py"), "predict", str(source), "--output", str(tmp_path / "o"),
              "--model", str(model_dir), "--quiet", *flags], capture_output=True, text=True, timeout=300,
