@@ -86,10 +86,11 @@ def test_a_two_node_cluster_that_loses_its_worker_node_finishes_with_every_id_on
     job = Job(str(model_dir), "510/510/1", "mean", "text", "doc", part_rows=20)
     score_collection(reviews, tmp_path / "local", job, local_parts(classifier, job, None, "mean"), progress=False)
     script = Path(__file__).parent / "helpers" / "lose_a_node.py"
-    done = subprocess.run([sys.executable, str(script), str(model_dir), str(reviews), str(tmp_path / "ray")],
+    argv = [str(model_dir), str(reviews), str(tmp_path / "ray"), str(tmp_path / "report.json")]
+    done = subprocess.run([sys.executable, str(script), *argv],
                           capture_output=True, text=True, timeout=600, cwd=Path(__file__).parents[1])  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = json.loads((tmp_path / "report.json").read_text())
     assert report["addresses"] == ["127.0.0.1"], "both nodes on loopback"
     assert report["removed"] and report["alive_nodes"] == 1 and report["parts"] == 15 and report["errors"] == 0
     result, expected = read_output(tmp_path / "ray"), read_output(tmp_path / "local")
@@ -99,10 +100,11 @@ def test_a_two_node_cluster_that_loses_its_worker_node_finishes_with_every_id_on
 
 def test_ray_local_listens_on_loopback_only():
     code = ("from longbert.distributed import connect; connect('local'); import ray; "
-            "print(ray.util.get_node_ip_address())")  # fmt: skip
+            "print('node address:', ray.util.get_node_ip_address())")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "127.0.0.1"
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith("node address:")]
+    assert line == "node address: 127.0.0.1"
 
 
 def test_a_ray_dataset_gets_the_prediction_columns(model_dir, classifier):

@@ -1,9 +1,11 @@
 """Score a collection on a two-node Ray cluster on 127.0.0.1 (ray.cluster_utils) and remove the worker node, not
-gracefully, while it scores: python lose_a_node.py MODEL INPUT OUT. Prints the nodes' addresses and the counts."""
+gracefully, while it scores: python lose_a_node.py MODEL INPUT OUT REPORT. Writes the nodes' addresses and the counts
+to REPORT (JSON; Ray's own processes print to stdout)."""
 
 import json
 import os
 import sys
+from pathlib import Path
 
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # longbert.distributed.LOOPBACK, before Ray is imported
 
@@ -13,7 +15,7 @@ from ray.cluster_utils import Cluster
 from longbert.collection import Job, score_collection
 from longbert.distributed import actor_parts
 
-model, source, out = sys.argv[1:4]
+model, source, out, report = sys.argv[1:5]
 cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
 worker = cluster.add_node(num_cpus=1)
 ray.init(address=cluster.address, log_to_driver=False)
@@ -33,6 +35,6 @@ def losing_the_worker(parts):
 
 done = score_collection(source, out, job, lambda parts: pool(losing_the_worker(parts)), progress=False)
 alive = sum(node["Alive"] for node in ray.nodes())
-print(json.dumps({"addresses": addresses, "removed": bool(removed), "alive_nodes": alive, **done}))
+Path(report).write_text(json.dumps({"addresses": addresses, "removed": bool(removed), "alive_nodes": alive, **done}))
 ray.shutdown()
 cluster.shutdown()
