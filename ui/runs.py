@@ -126,9 +126,11 @@ def run_evaluation(
     meter.pause = pause
     try:
         classifier, frame, chunkings, chosen = checked(model, reviews, grid, poolings)
-    except LongbertError as error:
+    except BaseException as error:  # no worker will start: the session may run again
         with _runs_lock:
             _runs.pop(key, None)
+        if not isinstance(error, LongbertError):
+            raise
         yield f"**Error:** {error}", *NOTHING
         return
     outcome: dict = {}

@@ -5,6 +5,7 @@ to REPORT (JSON; Ray's own processes print to stdout)."""
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # longbert.distributed.LOOPBACK, before Ray is imported
@@ -34,7 +35,9 @@ def losing_the_worker(parts):
 
 
 done = score_collection(source, out, job, lambda parts: pool(losing_the_worker(parts)), progress=False)
-alive = sum(node["Alive"] for node in ray.nodes())
+deadline = time.monotonic() + 60  # the cluster notices the lost node on its own schedule
+while (alive := sum(node["Alive"] for node in ray.nodes())) > 1 and time.monotonic() < deadline:
+    time.sleep(0.5)
 Path(report).write_text(json.dumps({"addresses": addresses, "removed": bool(removed), "alive_nodes": alive, **done}))
 ray.shutdown()
 cluster.shutdown()
