@@ -404,6 +404,7 @@ def slider_values(page) -> tuple[int, int, int]:
     return tuple(int(page.get_by_label(f"number input for {label}").input_value()) for label in labels)
 
 
+@pytest.mark.slow
 def test_browser_sliders_examples_and_compare_mode(server, browser_page):
     page = browser_page.new_page(viewport={"width": 1400, "height": 1000})
     joins = []
@@ -450,6 +451,7 @@ def test_browser_sliders_examples_and_compare_mode(server, browser_page):
                            timeout=30_000)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_browser_ab_comparison_opens_a_disagreement_in_the_demo(server, browser_page):
     page = browser_page.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(server)
@@ -577,6 +579,7 @@ def test_a_demo_click_is_answered_while_a_run_scores(server, browser_page, slow_
     stops_within(server, slow_runs, 5.0)
 
 
+@pytest.mark.slow
 def test_browser_evaluation_tab_at_400_px(server, browser_page, tmp_path):
     page = browser_page.new_page(viewport={"width": 400, "height": 900})
     page.goto(server)
