@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from eval.metrics import BUCKETS, paired, task_metrics, wilson_interval
+from eval.metrics import BUCKETS, calibration, paired, task_metrics, wilson_interval
 from eval.results import Results
 from longbert.chunking import Chunking, Sentences, Truncation, parse_strategy
 
@@ -41,14 +41,15 @@ def describe(strategy_name: str) -> dict:
 
 
 def settings_table(results: Results) -> pd.DataFrame:
-    """One row per setting: its parameters, every metric overall and per length bucket (as 'METRIC BUCKET'),
-    and its cost per review (chunks, tokens) and per 1,000 reviews (seconds, where the run timed it)."""
+    """One row per setting: its parameters, every metric overall and per length bucket (as 'METRIC BUCKET'), the
+    comparison with the best (near_best: not distinguishable from it), and its cost per review (chunks, tokens)
+    and per 1,000 reviews (seconds, where the run timed it)."""
     reviews = max(results.reviews, 1)
     records = []
     for row in results.rows:
         record = {"setting": row["setting"], "strategy": row["strategy"], "pooling": row["pooling"]}
         record |= describe(row["strategy"])
-        record |= {k: v for k, v in row.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        record |= {k: v for k, v in row.items() if isinstance(v, int | float)}
         for bucket, metrics in row.get("buckets", {}).items():
             record |= {f"{k} {bucket}": v for k, v in metrics.items() if isinstance(v, int | float)}
         record["chunks_per_review"] = row.get("chunks", math.nan) / reviews
@@ -106,6 +107,20 @@ def by_length(results: Results, settings: list[str], bins: int = 10) -> pd.DataF
             rows.append({"setting": setting, "bin": b, "name": name, "n": int(mask.sum()), "value": value,
                          "low": low, "high": high})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def reliability(results: Results, settings: list[str]) -> dict[str, dict]:
+    """Each setting's reliability bins (eval.metrics.calibration) on its results set's reviews."""
+    return {s: calibration(results.task, results.targets, results.outputs(s)) for s in settings}
+
+
+def claimed(results: Results) -> str:
+    """What a set's reliability diagram bins: P(the second label) for two classes, else the top class's or every
+    label's probability."""
+    task, labels = results.task, results.task.labels
+    if task.activation == "sigmoid":
+        return "P(label), every label"
+    return f"P({labels[1]})" if len(labels) == 2 else "top class probability"
 
 
 def aligned(a: Results, b: Results) -> tuple[np.ndarray, np.ndarray]:

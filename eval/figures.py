@@ -110,7 +110,8 @@ def grid_figure(results: Results) -> go.Figure:
 
 
 PALETTE = ("#3b6fb6", "#e07b39", "#2a9d5c", "#c0392b", "#8e44ad", "#7f6a00", "#17a2b8", "#d63384")
-LEGEND_BELOW = {"orientation": "h", "y": -0.3, "x": 0, "font": {"size": 11}}
+# Legends sit at the foot of the figure, below the axis title whatever their rows (plotly moves the plot up).
+LEGEND_BELOW = {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0, "font": {"size": 11}}
 PERCENT = {"accuracy", "f1", "subset_accuracy", "micro_f1", "macro_f1"}
 
 
@@ -129,9 +130,19 @@ def message_figure(message: str) -> go.Figure:
     return figure
 
 
-def heatmap_figure(table, metric: str, pooling: str, minimal_share: str, bucket: str = compare.ALL) -> go.Figure:
-    """The metric over chunk_size x stride for one pooling and minimal chunk size; the best cell boxed and starred,
-    its interval, chunks and tokens per review on hover."""
+def colour_floor(chosen, metric: str, bucket: str) -> float:
+    """The least span the heatmap's colour scale gets: twice the typical width of a cell's 95% interval, so that
+    differences inside the noise look alike; 0 for a metric without intervals."""
+    low, high = compare.metric_column(f"{metric}_low", bucket), compare.metric_column(f"{metric}_high", bucket)
+    widths = (chosen[high] - chosen[low]).dropna() if low in chosen and high in chosen else []
+    return 2 * float(np.median(widths)) if len(widths) else 0.0
+
+
+def heatmap_figure(table, metric: str, pooling: str, minimal_share: str, bucket: str = compare.ALL,
+                   ranked_by: str | None = None) -> go.Figure:  # fmt: skip
+    """The metric over chunk_size x stride for one pooling and minimal chunk size. Cells not distinguishable from
+    the best of all settings (Holm-adjusted, where the metric is the one settings are ranked by) are outlined; the
+    colour scale spans at least twice the typical 95% interval; n, the interval and the cost are on hover."""
     cells = compare.heatmap_cells(table, metric, pooling, minimal_share, bucket)
     if cells.shape[0] < 2 and cells.shape[1] < 2:
         return message_figure("These results hold no grid of chunk sizes and strides: the settings-space study does")
@@ -139,6 +150,8 @@ def heatmap_figure(table, metric: str, pooling: str, minimal_share: str, bucket:
     chosen = compare.chunkings_of(table, pooling, minimal_share)
     lookup = {(r["stride_share"], r["chunk_size"]): r for _, r in chosen.iterrows()}
     low_col, high_col = compare.metric_column(f"{metric}_low", bucket), compare.metric_column(f"{metric}_high", bucket)
+    near_col, n_col = compare.metric_column("near_best", bucket), compare.metric_column("n", bucket)
+    marked = metric == ranked_by and near_col in table
 
     def hover(share: str, size: int) -> str:
         row = lookup.get((share, size))
@@ -147,79 +160,121 @@ def heatmap_figure(table, metric: str, pooling: str, minimal_share: str, bucket:
         interval = ""
         if low_col in row:
             interval = f" (95% {value_text(metric, row[low_col])} to {value_text(metric, row[high_col])})"
-        return (f"{row['setting']}<br>{metric}: {value_text(metric, row[column])}{interval}<br>"
-                f"{row['chunks_per_review']:.2f} chunks, {row['tokens_per_review']:.0f} tokens per review")  # fmt: skip
+        near = ""
+        if marked:
+            near = "<br>not distinguishable from the best" if row[near_col] else "<br>below the best (Holm, 5%)"
+        cost = f"{row['chunks_per_review']:.2f} chunks, {row['tokens_per_review']:.0f} tokens per review"
+        value = f"{metric}: {value_text(metric, row[column])}{interval}, n={row[n_col]:,.0f}"
+        return f"{row['setting']}<br>{value}{near}<br>{cost}"
 
     x = [str(c) for c in cells.columns]
-    figure = go.Figure()
     values = cells.to_numpy(dtype=float)
-    best = np.nanargmin(values) if metric in compare.LOWER_IS_BETTER else np.nanargmax(values)
-    best_row, best_col = np.unravel_index(best, values.shape)
-    text = [[("★ " if (i, j) == (best_row, best_col) else "") + value_text(metric, v) for j, v in enumerate(row)]
-            for i, row in enumerate(values)]  # fmt: skip
-    figure.add_trace(
+    lower = metric in compare.LOWER_IS_BETTER
+    everything = table[column].dropna()
+    best = float(everything.min() if lower else everything.max())
+    floor = colour_floor(chosen, metric, bucket)
+    far = float(np.nanmax(values) if lower else np.nanmin(values))
+    far = max(far, best + floor) if lower else min(far, best - floor)
+    figure = go.Figure(
         go.Heatmap(
-            z=values, x=x, y=list(cells.index), text=text, texttemplate="%{text}",
-            customdata=[[hover(s, c) for c in cells.columns] for s in cells.index],
-            hovertemplate="%{customdata}<extra></extra>",
-            colorscale="Blues_r" if metric in compare.LOWER_IS_BETTER else "Blues", colorbar={"thickness": 10},
+            z=values, x=x, y=list(cells.index), text=[[value_text(metric, v) for v in row] for row in values],
+            texttemplate="%{text}", customdata=[[hover(s, c) for c in cells.columns] for s in cells.index],
+            hovertemplate="%{customdata}<extra></extra>", zmin=min(best, far), zmax=max(best, far),
+            colorscale="Blues_r" if lower else "Blues", colorbar={"thickness": 10},
         )
     )  # fmt: skip
-    figure.add_shape(type="rect", x0=best_col - 0.5, x1=best_col + 0.5, y0=best_row - 0.5, y1=best_row + 0.5,
-                     line={"color": ORANGE, "width": 3})  # fmt: skip
+    n = int(table[n_col].max()) if n_col in table else 0
+    subtitle = f"n = {n:,} reviews"
+    if marked:
+        near = [(i, j) for i, share in enumerate(cells.index) for j, size in enumerate(cells.columns)
+                if (row := lookup.get((share, size))) is not None and row[near_col]]  # fmt: skip
+        for i, j in near:
+            figure.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5,
+                             line={"color": ORANGE, "width": 2})  # fmt: skip
+        best_name = table.loc[everything.idxmin() if lower else everything.idxmax(), "setting"]
+        subtitle += (f"; outlined: not distinguishable from the best of all {len(everything)} settings "
+                     f"({best_name}), Holm-adjusted at 5%")  # fmt: skip
+    where = "" if bucket == compare.ALL else f", {bucket}"
     figure.update_layout(
-        title=f"{metric}: {pooling}, minimal {minimal_share}" + ("" if bucket == compare.ALL else f", {bucket}"),
+        title={"text": f"{metric}: {pooling}, minimal {minimal_share}{where}", "subtitle": {"text": subtitle}},
         xaxis={"title": "chunk_size (tokens)", "type": "category"},
         yaxis={"title": "stride (share of chunk_size)", "type": "category", "autorange": "reversed"},
-        height=360,
-        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+        height=380,
+        margin={"l": 10, "r": 10, "t": 70, "b": 40},
     )
     return figure
 
 
 def length_figure(lines, metric: str, reference: str = BASELINE) -> go.Figure:
-    """The metric per review-length decile as one line per setting (the reference dashed grey), intervals on hover."""
+    """The metric per review-length decile as one line per setting with its 95% band where the metric has one; the
+    reference (head truncation) drawn last, black and dashed, so no line hides it; n on hover."""
     figure = go.Figure()
-    for index, (setting, rows) in enumerate(lines.groupby("setting", sort=False)):
+    groups = list(lines.groupby("setting", sort=False))
+    groups.sort(key=lambda group: group[0] == reference)  # the reference on top
+    for index, (setting, rows) in enumerate(groups):
         is_reference = setting == reference
-        interval = [f" (95% {value_text(metric, lo)} to {value_text(metric, hi)})" if lo == lo and lo is not None
-                    else "" for lo, hi in zip(rows["low"], rows["high"])]  # fmt: skip
+        colour = "#000000" if is_reference else PALETTE[index % len(PALETTE)]
+        banded = rows["low"].notna().all()
+        if banded:
+            figure.add_trace(go.Scatter(
+                x=[*rows["name"], *rows["name"][::-1]], y=[*rows["high"], *rows["low"][::-1]], fill="toself",
+                fillcolor=faded(colour, 0.10 if is_reference else 0.14), line={"width": 0}, hoverinfo="skip",
+                legendgroup=setting, showlegend=False,
+            ))  # fmt: skip
+        interval = [f" (95% {value_text(metric, lo)} to {value_text(metric, hi)})" if banded else ""
+                    for lo, hi in zip(rows["low"], rows["high"])]  # fmt: skip
         figure.add_trace(
             go.Scatter(
-                x=rows["name"], y=rows["value"], name=setting, mode="lines+markers",
-                line={"color": GREY if is_reference else PALETTE[index % len(PALETTE)],
-                      "dash": "dash" if is_reference else "solid"},
+                x=rows["name"], y=rows["value"], name=setting, mode="lines+markers", legendgroup=setting,
+                line={"color": colour, "dash": "dash" if is_reference else "solid", "width": 3 if is_reference else 2},
                 customdata=[f"{v}, n={n}" for v, n in zip(interval, rows["n"])],
                 hovertemplate=f"{setting}<br>%{{x}} tokens: %{{y:.4f}}%{{customdata}}<extra></extra>",
             )
         )  # fmt: skip
+    n = int(lines.groupby("setting")["n"].sum().max()) if len(lines) else 0
     figure.update_layout(
-        title=f"{metric} by length (token deciles)",
+        title={"text": f"{metric} by length (token deciles)",
+               "subtitle": {"text": f"{n:,} reviews, about {n // 10:,} a decile; bands: 95% intervals"}},
         xaxis={"type": "category", "tickangle": -45},
         yaxis={"title": metric},
-        legend=LEGEND_BELOW | {"y": -0.35, "yanchor": "top"},
-        height=460,
-        margin={"l": 10, "r": 10, "t": 50, "b": 40},
-    )
+        legend=LEGEND_BELOW,
+        height=480,
+        margin={"l": 10, "r": 10, "t": 70, "b": 40},
+    )  # fmt: skip
     return figure
+
+
+def faded(colour: str, alpha: float) -> str:
+    """A #rrggbb colour as rgba with the given opacity."""
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red}, {green}, {blue}, {alpha})"
 
 
 COSTS = {"tokens_per_review": "tokens scored per review", "chunks_per_review": "chunks per review",
          "seconds_per_1k": "seconds per 1,000 reviews (timed)"}  # fmt: skip
 
 
+KIND_COLOURS = {"truncation": ORANGE, "chunk": BLUE, "sentences": "#2a9d5c"}
+POOLING_SYMBOLS = {"mean": "circle", "max": "triangle-up", "logit_mean": "square", "median": "diamond",
+                   "weighted_mean": "x"}  # fmt: skip
+TRUNCATION_SYMBOLS = {"head": "circle", "tail": "triangle-up", "head+tail": "square"}
+
+
 def cost_figure(table, metric: str, cost: str = "tokens_per_review") -> go.Figure:
-    """Each setting's metric against its cost, coloured by kind and pooling, with the frontier of settings no other
-    beats at a lower cost (the ones worth their compute)."""
+    """Each setting's metric against its cost, coloured by kind (truncation, chunk, sentences) with the pooling (or
+    the truncation) as the marker, so every series is told apart; and the frontier of settings no other beats at a
+    lower cost (the ones worth their compute)."""
     figure = go.Figure()
     table = table.dropna(subset=[cost, metric]) if cost in table else table.iloc[:0]
     if table.empty:
         return message_figure(f"These results do not record {COSTS.get(cost, cost)}")
-    groups = table.assign(group=np.where(table["kind"] == "truncation", "truncation",
-                                         table["kind"] + " " + table["pooling"]))  # fmt: skip
-    for index, (group, rows) in enumerate(groups.groupby("group", sort=False)):
-        figure.add_trace(go.Scatter(x=rows[cost], y=rows[metric], name=group, mode="markers",
-                                    marker={"color": PALETTE[index % len(PALETTE)], "size": 7},
+    truncation = table["kind"] == "truncation"
+    series = np.where(truncation, table["strategy"].str.split().str[0], table["pooling"])
+    for (kind, name), rows in table.groupby([table["kind"], series], sort=False):
+        symbol = (TRUNCATION_SYMBOLS if kind == "truncation" else POOLING_SYMBOLS).get(name, "circle-open")
+        figure.add_trace(go.Scatter(x=rows[cost], y=rows[metric], name=f"{kind} {name}", mode="markers",
+                                    marker={"color": KIND_COLOURS.get(kind, GREY), "size": 8, "symbol": symbol,
+                                            "line": {"width": 1, "color": "white"}},
                                     text=rows["setting"],
                                     hovertemplate="%{text}<br>%{x:.3g}: %{y:.4f}<extra></extra>"))  # fmt: skip
     lower = metric in compare.LOWER_IS_BETTER
@@ -237,7 +292,7 @@ def cost_figure(table, metric: str, cost: str = "tokens_per_review") -> go.Figur
         xaxis={"title": COSTS.get(cost, cost), "type": "log"},
         yaxis={"title": metric},
         legend=LEGEND_BELOW,
-        height=460,
+        height=480,
         margin={"l": 10, "r": 10, "t": 50, "b": 40},
     )
     return figure
@@ -271,9 +326,38 @@ def ab_figure(result: dict, name_a: str, name_b: str) -> go.Figure:
     return figure
 
 
+def reliability_figure(curves: dict[str, dict], what: str = "P(class 1)") -> go.Figure:
+    """Reliability diagram: for each setting (name -> eval.metrics.reliability_bins) the observed frequency against
+    the mean prediction per bin, marker area by n, its ECE in the legend; on the diagonal a setting is calibrated."""
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="calibrated", hoverinfo="skip",
+                                line={"color": GREY, "dash": "dot", "width": 1}))  # fmt: skip
+    for index, (name, bins) in enumerate(curves.items()):
+        if not bins:
+            continue
+        total = max(sum(bins["n"]), 1)
+        figure.add_trace(go.Scatter(
+            x=bins["predicted"], y=bins["observed"], mode="lines+markers", name=f"{name} (ECE {bins['ece']:.3f})",
+            marker={"size": [6 + 24 * (n / total) ** 0.5 for n in bins["n"]], "color": PALETTE[index % len(PALETTE)]},
+            line={"color": PALETTE[index % len(PALETTE)]}, customdata=bins["n"],
+            hovertemplate=f"{name}<br>predicted %{{x:.3f}}, observed %{{y:.3f}}, n=%{{customdata:,}}<extra></extra>",
+        ))  # fmt: skip
+    subtitle = f"{what} in ten equal-width bins; below the diagonal a setting claims more than it gets right"
+    figure.update_layout(
+        title={"text": "Calibration: reliability diagram", "subtitle": {"text": subtitle}},
+        xaxis={"title": f"mean predicted {what}", "range": [0, 1]},
+        yaxis={"title": "observed frequency", "range": [0, 1]},
+        legend=LEGEND_BELOW,
+        height=480,
+        margin={"l": 10, "r": 10, "t": 70, "b": 40},
+    )
+    return figure
+
+
 def all_figures(results: Results) -> dict[str, go.Figure]:
     """The figures a results directory keeps (figures/*.json): the ranking, and for a settings-space study its
-    heatmap and cost figure; for a few settings the per-bucket bars; accuracy by length."""
+    heatmap and cost figure; for a few settings the per-bucket bars; accuracy by length; the reliability diagram of
+    head truncation and the best setting."""
     metric = results.metric
     figures = {"accuracy": accuracy_figure(results), "grid": grid_figure(results)}
     table = compare.settings_table(results)
@@ -281,11 +365,14 @@ def all_figures(results: Results) -> dict[str, go.Figure]:
         figures["buckets"] = bucket_figure(results)
     chunked = table[table["kind"] == "chunk"]
     if chunked["chunk_size"].nunique() > 1 and chunked["stride_share"].nunique() > 1:
-        figures["heatmap"] = heatmap_figure(table, metric, "mean", "1 token")
+        figures["heatmap"] = heatmap_figure(table, metric, "mean", "1 token", ranked_by=metric)
         figures["cost"] = cost_figure(table, metric)
     top = table.sort_values(metric, ascending=metric in compare.LOWER_IS_BETTER)["setting"].head(4).tolist()
     shown = list(dict.fromkeys([results.baseline, *top])) if results.baseline in set(table["setting"]) else top
     figures["lengths"] = length_figure(compare.by_length(results, shown), metric)
+    if not results.task.values:
+        pair = list(dict.fromkeys(shown[:2]))
+        figures["calibration"] = reliability_figure(compare.reliability(results, pair), compare.claimed(results))
     return figures
 
 

@@ -3,8 +3,11 @@
 - single-label: accuracy with a Wilson interval, F1 (macro for 3+ classes), ROC-AUC, log-loss, Brier;
 - multi-label: micro and macro F1, subset accuracy, Hamming loss, ROC-AUC per label and its mean;
 - regression: MAE, RMSE, R², Spearman and Pearson correlation.
+Calibration: the expected calibration error (ECE) over ten equal-width bins of predicted probability, and the
+bins themselves for a reliability diagram.
 Paired comparisons: per-review correctness (exact label set for multi-label) with McNemar's exact test,
-or per-review absolute error with the Wilcoxon signed-rank test (regression).
+or per-review absolute error with the Wilcoxon signed-rank test (regression); against the best setting, with
+Holm's adjustment across the settings compared.
 """
 
 from __future__ import annotations
@@ -30,6 +33,13 @@ from longbert.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL, Task
 
 BUCKETS = ("<=510", "511-1024", ">1024")
 Z95 = 1.959963984540054
+CALIBRATION_BINS = 10
+ALPHA = 0.05
+ADJUSTMENT = (
+    "each setting against the best by the main metric: McNemar's exact test on per-review correctness (Wilcoxon's "
+    "signed-rank test on absolute errors for regression), p-values adjusted by Holm's method over the settings "
+    "compared (family-wise error 5%); near_best: the difference from the best is not significant after adjustment"
+)
 
 
 def length_bucket(num_tokens: np.ndarray) -> np.ndarray:
@@ -46,6 +56,34 @@ def wilson_interval(correct: int, total: int) -> tuple[float, float]:
     center = (p + Z95**2 / (2 * total)) / (1 + Z95**2 / total)
     half = Z95 * math.sqrt(p * (1 - p) / total + Z95**2 / (4 * total**2)) / (1 + Z95**2 / total)
     return center - half, center + half
+
+
+def reliability_bins(probabilities: np.ndarray, outcomes: np.ndarray, bins: int = CALIBRATION_BINS) -> dict:
+    """Equal-width bins of predicted probability: each bin's mean prediction, observed frequency and n (empty bins
+    dropped), and the expected calibration error, the n-weighted mean gap between the two."""
+    probabilities = np.asarray(probabilities, dtype=float).ravel()
+    outcomes = np.asarray(outcomes, dtype=float).ravel()
+    which = np.clip((probabilities * bins).astype(int), 0, bins - 1)
+    n = np.bincount(which, minlength=bins)
+    filled = n > 0
+    predicted = np.bincount(which, probabilities, bins)[filled] / n[filled]
+    observed = np.bincount(which, outcomes, bins)[filled] / n[filled]
+    total = max(len(probabilities), 1)
+    ece = float((n[filled] * np.abs(predicted - observed)).sum() / total) if len(probabilities) else math.nan
+    return {"predicted": predicted.tolist(), "observed": observed.tolist(), "n": n[filled].tolist(), "ece": ece}
+
+
+def calibration(task: Task, targets: np.ndarray, outputs: np.ndarray) -> dict:
+    """reliability_bins of what a task's outputs claim: P(class 1) for two classes, the top class's probability
+    (against being right) for more, every label's probability for multi-label; empty for values (regression)."""
+    if task.values:
+        return {}
+    targets = np.asarray(targets)
+    if task.activation == "sigmoid":
+        return reliability_bins(outputs, targets > 0.5)
+    if outputs.shape[1] == 2:
+        return reliability_bins(outputs[:, 1], targets == 1)
+    return reliability_bins(outputs.max(1), outputs.argmax(1) == targets)
 
 
 def binary_metrics(labels: np.ndarray, positive: np.ndarray) -> dict:
@@ -66,6 +104,7 @@ def binary_metrics(labels: np.ndarray, positive: np.ndarray) -> dict:
         "roc_auc": roc_auc_score(labels, positive) if both_classes else math.nan,
         "log_loss": log_loss(labels, positive, labels=[0, 1]) if n else math.nan,
         "brier": brier_score_loss(labels, positive, pos_label=1) if n else math.nan,
+        "ece": reliability_bins(positive, labels == 1)["ece"],
         "confusion": confusion_matrix(labels, predicted, labels=[0, 1]).tolist() if n else [[0, 0], [0, 0]],
     }
 
@@ -85,6 +124,7 @@ def class_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict:
         "accuracy_high": high,
         "f1": f1_score(labels, predicted, average="macro", labels=list(range(k)), zero_division=0.0) if n else math.nan,
         "log_loss": log_loss(labels, np.clip(probabilities, 1e-7, 1), labels=list(range(k))) if n else math.nan,
+        "ece": reliability_bins(probabilities.max(1), predicted == labels)["ece"],
     }
 
 
@@ -109,6 +149,7 @@ def multi_label_metrics(targets: np.ndarray, probabilities: np.ndarray, threshol
         "hamming_loss": hamming_loss(targets, chosen) if n else math.nan,
         "roc_auc": float(np.nanmean(aucs)) if not all(math.isnan(a) for a in aucs) else math.nan,
         "roc_auc_per_label": aucs,
+        "ece": reliability_bins(probabilities, targets)["ece"],
     }
 
 
@@ -193,3 +234,38 @@ def paired(task: Task, this: np.ndarray, baseline: np.ndarray) -> dict:
     """A setting's Task.per_review values against the baseline's on the same reviews: correctness (McNemar) or
     absolute errors (Wilcoxon)."""
     return paired_errors(this, baseline) if task.comparison == "errors" else paired_correct(this, baseline)
+
+
+def holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values: the k-th smallest of m is multiplied by m - k + 1, kept monotone."""
+    p_values = np.asarray(p_values, dtype=float)
+    order = np.argsort(p_values)
+    m = len(p_values)
+    adjusted = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * p_values[order]))
+    out = np.empty(m)
+    out[order] = adjusted
+    return out
+
+
+def against_best(task: Task, scores: dict[str, float], per_review: dict[str, np.ndarray], lower: bool) -> dict:
+    """Every setting against the best by its score (lowest where lower): the paired difference in the per-review
+    measure (correctness, or absolute error) with its 95% interval and test, Holm's adjusted p over the other
+    settings, and whether it is not distinguishable from the best at 5% (the best itself is)."""
+    known = {name: score for name, score in scores.items() if score == score}
+    if not known:
+        return {}
+    best = (min if lower else max)(known, key=known.get)
+    out = {}
+    for name in scores:
+        stats = paired(task, per_review[name], per_review[best])
+        diff = "mae_diff" if "mae_diff" in stats else "accuracy_diff"
+        p_value = stats.get("wilcoxon_p", stats.get("mcnemar_p"))
+        out[name] = {"best": best, "best_diff": stats[diff], "best_diff_low": stats["diff_low"],
+                     "best_diff_high": stats["diff_high"], "best_p": 1.0 if name == best else p_value}  # fmt: skip
+    others = [name for name in out if name != best]
+    for name, adjusted in zip(others, holm([out[name]["best_p"] for name in others])):
+        out[name]["best_p_holm"] = float(adjusted)
+    out[best]["best_p_holm"] = 1.0
+    for stats in out.values():
+        stats["near_best"] = bool(stats["best_p_holm"] >= ALPHA)
+    return out

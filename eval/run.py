@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from eval.cache import ChunkCache, text_digest
-from eval.metrics import BUCKETS, length_bucket, paired, task_metrics
+from eval.metrics import ADJUSTMENT, BUCKETS, against_best, length_bucket, paired, task_metrics
 from eval.results import BASELINE, Results, setting_name
 from longbert import POOLINGS, Chunking, Chunks, LongbertError, LongTextClassifier, Task, chunk, parse_strategy
 from longbert.chunking import Sentences, Strategy, window_size
@@ -147,11 +147,14 @@ class CachedScorer:
 
 
 def summarize(outputs: dict[str, np.ndarray], entries: list[Entry], targets, buckets, task: Task) -> list[dict]:
-    """One row per setting: overall metrics, metrics per length bucket, and the paired comparison with head."""
+    """One row per setting: overall metrics, metrics per length bucket, the paired comparison with head and the
+    comparison with the best setting (Holm-adjusted), overall and in each bucket."""
     baseline = task.per_review(targets, outputs[BASELINE])
+    per_review = {e.key: task.per_review(targets, outputs[e.key]) for e in entries}
+    lower = not task.higher_is_better
     rows = []
     for entry in entries:
-        this = task.per_review(targets, outputs[entry.key])
+        this = per_review[entry.key]
         row = {"setting": entry.key, "strategy": entry.strategy.name, "pooling": entry.pooling}
         row |= task_metrics(task, targets, outputs[entry.key])
         row["buckets"] = {}
@@ -161,6 +164,16 @@ def summarize(outputs: dict[str, np.ndarray], entries: list[Entry], targets, buc
             row["buckets"][bucket] = metrics | paired(task, this[mask], baseline[mask])
         row |= paired(task, this, baseline)
         rows.append(row)
+    metric = task.metric
+    best = against_best(task, {r["setting"]: r[metric] for r in rows}, per_review, lower)
+    for bucket in BUCKETS:
+        mask = buckets == bucket
+        in_bucket = against_best(task, {r["setting"]: r["buckets"][bucket][metric] for r in rows},
+                                 {k: v[mask] for k, v in per_review.items()}, lower)  # fmt: skip
+        for row in rows:
+            row["buckets"][bucket] |= in_bucket.get(row["setting"], {})
+    for row in rows:
+        row |= best.get(row["setting"], {})
     return rows
 
 
@@ -218,6 +231,7 @@ def run_meta(classifier: LongTextClassifier, model: str, reviews: int, settings:
         "labels": list(task.labels),
         "threshold": task.threshold,
         "metric": task.metric,
+        "against_best": ADJUSTMENT,
     }
 
 

@@ -51,8 +51,9 @@ def test_classify_shows_verdict_chart_and_shaded_chunks(model_dir):
     bars = chart.data[0]
     prediction = models.classifier_for(str(model_dir)).predict(review, Chunking(510, 255, 1))[0]
     assert len(bars.y) == len(prediction.chunks) > 5
-    assert np.allclose(bars.customdata, [c.probabilities[1] for c in prediction.chunks])
-    assert bars.base == 0.5 and np.allclose(np.asarray(bars.y) + 0.5, bars.customdata), "bars grow from 0.5"
+    positive = [c.probabilities[1] for c in prediction.chunks]
+    assert list(bars.customdata) == [views.probability_text(p) for p in positive]
+    assert bars.base == 0.5 and np.allclose(np.asarray(bars.y) + 0.5, positive), "bars grow from 0.5"
     assert shaded.count("<span") >= len(prediction.chunks)
     assert "&lt;br" not in shaded and "<br" not in shaded.split("</div>", 1)[1], "line breaks, not markup"
     assert "Shading: P(" in shaded, "a legend says what the shading means"
@@ -256,14 +257,20 @@ def test_dashboard_figures_cover_the_settings_space(results_dir):
     table = compare.settings_table(dashboard.results_of(label))
     assert {"tokens_per_review", "chunks_per_review", "stride_share", "minimal_share"} <= set(table.columns)
     lines = dashboard.length_lines(label, ["chunk 128/64/1 max"])
-    assert [t.name for t in lines.data] == ["head 510", "chunk 128/64/1 max"], "head is always the reference"
-    assert len(lines.data[0].x) >= 5, "length deciles"
+    named = [t for t in lines.data if t.name]
+    assert [t.name for t in named] == ["chunk 128/64/1 max", "head 510"], "head is the reference, drawn on top"
+    assert named[-1].line.dash == "dash" and named[-1].line.color == "#000000"
+    assert sum(t.fill == "toself" for t in lines.data) == 2, "each line has its 95% band"
+    assert len(named[0].x) >= 5, "length deciles"
     assert dashboard.length_lines(label, ["chunk 510/510/1 mean"] * 9).data, "repeats and extras are dropped"
     cost = dashboard.cost_chart(label, "accuracy", "tokens_per_review")
     assert any(t.name == "frontier" for t in cost.data)
-    heat = figures.heatmap_figure(table, "accuracy", "mean", "1 token")
+    heat = figures.heatmap_figure(table, "accuracy", "mean", "1 token", ranked_by="accuracy")
     assert heat.data[0].z.shape == (2, 2), "stride shares 100% and 50% x chunk sizes 128 and 510"
-    assert "★" in "".join(t for row in heat.data[0].text for t in row), "the best cell is marked"
+    near = table[table["setting"].isin(compare.chunkings_of(table, "mean", "1 token")["setting"])]["near_best"]
+    assert len(heat.layout.shapes) == int(near.sum()) >= 1, "the settings indistinguishable from the best are outlined"
+    assert "Holm" in heat.layout.title.subtitle.text and "n = 40 reviews" in heat.layout.title.subtitle.text
+    assert all("n=40" in cell for row in heat.data[0].customdata for cell in row if cell), "n on every hover"
 
 
 @pytest.fixture(scope="module")

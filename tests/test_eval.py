@@ -11,7 +11,15 @@ import pytest
 
 from eval.__main__ import main as eval_main
 from eval.figures import main as figures_main
-from eval.metrics import binary_metrics, length_bucket, paired_correct, wilson_interval
+from eval.metrics import (
+    against_best,
+    binary_metrics,
+    holm,
+    length_bucket,
+    paired_correct,
+    reliability_bins,
+    wilson_interval,
+)
 from eval.results import load_results
 from eval.run import evaluate, fingerprint, parse_grid, plan
 from longbert import POOLINGS, Chunking, LongbertError, LongTextClassifier
@@ -56,6 +64,43 @@ def test_paired_comparison_counts_discordant_pairs():
     assert result["mcnemar_p"] == pytest.approx(0.004077, abs=1e-5)  # exact binomial, 5 of 25 discordant
     same = paired_correct(right(baseline), right(baseline))
     assert same["mcnemar_p"] == 1.0 and same["accuracy_diff"] == 0.0
+
+
+def test_holm_adjusts_step_down_and_stays_monotone():
+    adjusted = holm(np.array([0.01, 0.04, 0.03, 0.5]))
+    # sorted 0.01, 0.03, 0.04, 0.5 times 4, 3, 2, 1 -> 0.04, 0.09, 0.08 -> 0.09 (monotone), 0.5
+    assert adjusted.tolist() == pytest.approx([0.04, 0.09, 0.09, 0.5])
+    assert holm(np.array([0.5, 0.9])).tolist() == [1.0, 1.0], "capped at 1"
+
+
+def test_against_best_keeps_what_noise_cannot_separate():
+    from longbert.tasks import SingleLabel
+
+    task = SingleLabel(("NEGATIVE", "POSITIVE"), 0.5)
+    rng = np.random.default_rng(0)
+    best = rng.random(2000) < 0.94
+    close = best.copy()
+    close[np.flatnonzero(best)[:4]] = False  # 4 reviews worse: within the noise
+    poor = best.copy()
+    poor[np.flatnonzero(best)[:120]] = False  # 120 worse: clearly below
+    per_review = {"best": best, "close": close, "poor": poor}
+    scores = {name: float(right.mean()) for name, right in per_review.items()}
+    out = against_best(task, scores, per_review, lower=False)
+    assert {name for name, stats in out.items() if stats["near_best"]} == {"best", "close"}
+    assert out["best"]["best_diff"] == 0.0 and out["best"]["best_p_holm"] == 1.0
+    assert out["poor"]["best_diff"] == pytest.approx(-0.06) and out["poor"]["best_diff_high"] < 0
+    assert out["poor"]["best_p_holm"] == pytest.approx(min(1.0, 2 * out["poor"]["best_p"]))
+    assert out["close"]["best_p_holm"] >= out["close"]["best_p"]
+
+
+def test_expected_calibration_error_on_known_bins():
+    # bin 0.1-0.2: predicted 0.15 twice, one positive (observed 0.5); bin 0.9-1.0: predicted 0.95, always positive
+    bins = reliability_bins(np.array([0.15, 0.15, 0.95, 0.95]), np.array([1, 0, 1, 1]))
+    assert bins["n"] == [2, 2] and bins["predicted"] == pytest.approx([0.15, 0.95])
+    assert bins["observed"] == pytest.approx([0.5, 1.0])
+    assert bins["ece"] == pytest.approx((2 * 0.35 + 2 * 0.05) / 4)
+    assert reliability_bins(np.array([0.05, 0.95]), np.array([0, 1]))["ece"] == pytest.approx(0.05)
+    assert binary_metrics(np.array([0, 1]), np.array([0.05, 0.95]))["ece"] == pytest.approx(0.05)
 
 
 def test_plan_has_head_first_and_every_pooling():
@@ -126,7 +171,8 @@ def test_end_to_end_run_writes_results_and_resumes(capsys, tmp_path, model_dir):
         p.name for p in out.iterdir()
     }
     figures = {p.name: p.read_text() for p in (out / "figures").iterdir()}
-    assert set(figures) == {f"{n}.json" for n in ("accuracy", "buckets", "grid", "heatmap", "cost", "lengths")}
+    drawn = ("accuracy", "buckets", "grid", "heatmap", "cost", "lengths", "calibration")
+    assert set(figures) == {f"{n}.json" for n in drawn}
     shutil.rmtree(out / "figures")  # as on a machine without plotly; eval.figures draws them afterwards
     figures_main([str(out)])
     assert {p.name: p.read_text() for p in (out / "figures").iterdir()} == figures
@@ -412,3 +458,33 @@ def test_aligned_pairs_reviews_by_label_and_id_since_imdb_ids_repeat_across_labe
     assert rows_a.tolist() == [0, 1, 2] and rows_b.tolist() == [2, 1, 0]
     pa, pb = a.predictions.iloc[rows_a], b.predictions.iloc[rows_b]
     assert (pa.to_numpy() == pb.to_numpy()).all()
+
+
+def test_every_committed_summary_compares_each_setting_with_the_best_and_names_its_adjustment():
+    for summary in sorted(Path("eval/results").glob("*/summary.json")):
+        results = load_results(summary.parent)
+        assert "Holm" in results.meta["against_best"], summary
+        best = {row["best"] for row in results.rows}
+        assert len(best) == 1 and best <= set(results.settings), summary
+        for row in results.rows:
+            assert {"best_diff", "best_diff_low", "best_diff_high", "best_p_holm", "near_best"} <= set(row), summary
+            assert row["best_p_holm"] >= row["best_p"]
+        assert any(row["near_best"] for row in results.rows)
+        if not results.task.values:
+            assert all(0 <= row["ece"] <= 1 for row in results.rows), summary
+
+
+def test_restating_a_set_recomputes_its_statistics_and_keeps_what_it_measured(tmp_path):
+    from eval.restate import main as restate_main
+
+    source = Path("eval/results/imdb-test-sentences")
+    shutil.copytree(source, tmp_path / "set")
+    before = load_results(tmp_path / "set")
+    for row in before.rows:
+        row["accuracy"], row["chunks"] = -1.0, 12345  # a stale statistic, a measured cost
+    before.write(tmp_path / "set")
+    restate_main([str(tmp_path / "set")])
+    after, committed = load_results(tmp_path / "set"), load_results(source)
+    assert [r["accuracy"] for r in after.rows] == [r["accuracy"] for r in committed.rows]
+    assert {r["chunks"] for r in after.rows} == {12345}
+    assert (tmp_path / "set" / "figures" / "calibration.json").is_file()

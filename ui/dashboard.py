@@ -35,9 +35,13 @@ METRICS = [
     "roc_auc",
     "log_loss",
     "brier",
+    "ece",
     "chunks",
     "mae_diff",
     "wilcoxon_p",
+    "best_diff",
+    "best_p_holm",
+    "near_best",
 ]
 
 
@@ -110,7 +114,7 @@ def readable_table(results: Results, source: str | None = None) -> pd.DataFrame:
     table = compare.settings_table(results)
     if "accuracy" not in table or results.metric != "accuracy":
         view = table[[c for c in METRICS if c in table]].round(4)
-        for name in ("mcnemar_p", "wilcoxon_p"):
+        for name in ("mcnemar_p", "wilcoxon_p", "best_p_holm"):
             if name in table:
                 view[name] = [f"{p:.2g}" if p == p else "-" for p in table[name]]
     else:
@@ -125,6 +129,8 @@ def readable_table(results: Results, source: str | None = None) -> pd.DataFrame:
                 "vs head, points (95%)": [f"{d:+.2f} ({lo:+.2f} to {hi:+.2f})" for d, lo, hi in points.to_numpy()],
                 "McNemar p": [f"{p:.2g}" for p in table["mcnemar_p"]],
                 "gains / losses vs head": [f"{w} / {lo}" for w, lo in zip(table["wins"], table["losses"])],
+                **best_columns(table),
+                "ECE": table["ece"].round(4) if "ece" in table else "-",
                 "chunks per review": table["chunks_per_review"].round(2),
                 "tokens per review": table["tokens_per_review"].round(0),
             }
@@ -136,10 +142,32 @@ def readable_table(results: Results, source: str | None = None) -> pd.DataFrame:
     return view
 
 
+def best_columns(table: pd.DataFrame) -> dict:
+    """The table's comparison with the best setting: points (95%), Holm's adjusted p, and whether it is
+    indistinguishable from the best."""
+    if "best_diff" not in table:
+        return {}
+    points = 100 * table[["best_diff", "best_diff_low", "best_diff_high"]]
+    return {
+        "vs best, points (95%)": [f"{d:+.2f} ({lo:+.2f} to {hi:+.2f})" for d, lo, hi in points.to_numpy()],
+        "Holm p vs best": [f"{p:.2g}" for p in table["best_p_holm"]],
+        "indistinguishable from best": ["yes" if near else "" for near in table["near_best"]],
+    }
+
+
 TABLE_NOTE = (
     "Accuracy with its 95% Wilson interval; the difference from head truncation (the first 510 tokens) in "
     "percentage points with a paired 95% interval and McNemar's exact p; gains / losses: the reviews it gets right "
-    "that head gets wrong, and the reverse; what each setting scores per review."
+    "that head gets wrong, and the reverse; the difference from the best setting with McNemar's p adjusted by "
+    "Holm's method over all the settings compared (family-wise 5%): \"indistinguishable\" settings can't be told "
+    "apart from the best on these reviews; ECE: expected calibration error of P(positive), ten bins; what each "
+    "setting scores per review."
+)
+
+NOISE_NOTE = (
+    "The best of many noisy estimates is biased upward: on other reviews it would most likely score lower. Outlined "
+    "cells can't be told apart from the best (paired McNemar tests, Holm-adjusted at 5%); any of them is as good a "
+    "choice on this evidence, so prefer the cheapest."
 )
 
 
@@ -169,7 +197,7 @@ def table_and_metric(label: str, metric: str) -> tuple[pd.DataFrame, str]:
 
 def heatmap(label: str, metric: str, pooling: str, minimal_share: str, bucket: str):
     table, metric = table_and_metric(label, metric)
-    return figures.heatmap_figure(table, metric, pooling, minimal_share, bucket)
+    return figures.heatmap_figure(table, metric, pooling, minimal_share, bucket, results_of(label).metric)
 
 
 def length_lines(label: str, settings: list[str]):
@@ -212,9 +240,45 @@ def ab_compare(label_a: str, setting_a: str, label_b: str, setting_b: str):
             f"{result['n']:,} reviews; A - B = {stats['mae_diff']:+.4f} (95% {stats['diff_low']:+.4f} to "
             f"{stats['diff_high']:+.4f}), Wilcoxon p = {stats['wilcoxon_p']:.2g}."
         )
-    table = result["disagreements"].round(3)
+    table = disagreement_view(result["disagreements"], a.task)
     text += f" They disagree on {len(table):,} reviews: select one to open it in the demo with both settings."
     return text, figures.ab_figure(result, setting_a, setting_b), table
+
+
+TRUTH = "true label"
+
+
+def disagreement_view(table: pd.DataFrame, task) -> pd.DataFrame:
+    """Where A and B disagree, as people read it: the true label by name, probabilities to three decimals or as
+    many more as keep them on their side of 0.5; values (regression) to three decimals."""
+    view = table.copy()
+    if task.values:
+        return view.round(3)
+    if "label" in view and task.activation == "softmax":
+        view.insert(list(view.columns).index("label"), TRUTH, [task.labels[int(k)] for k in view.pop("label")])
+    for column in ("A", "B"):
+        view[column] = [views.probability_text(p) for p in view[column]]
+    return view.rename(columns={"A": f"A: P({task.labels[-1]})", "B": f"B: P({task.labels[-1]})"})
+
+
+def true_label(row: pd.Series, task) -> object:
+    """A disagreement row's label as the results store it (the view shows it by name)."""
+    if TRUTH in row:
+        return task.labels.index(row[TRUTH])
+    return row.get("label")
+
+
+def ab_calibration(label_a: str, setting_a: str, label_b: str, setting_b: str):
+    """The reliability diagram of A and B, each on its own set's reviews (None until both are picked)."""
+    try:
+        a, b = results_of(label_a), results_of(label_b)
+        if a.task.values:
+            return figures.message_figure("Calibration is of probabilities: these results hold values")
+        curves = {f"A {setting_a}": compare.reliability(a, [setting_a])[setting_a],
+                  f"B {setting_b}": compare.reliability(b, [setting_b])[setting_b]}  # fmt: skip
+    except (LongbertError, KeyError):
+        return None
+    return figures.reliability_figure(curves, compare.claimed(a))
 
 
 def review_text(review_id, *sets: Results, label=None) -> str | None:
@@ -242,7 +306,8 @@ def open_pair(label_a: str, setting_a: str, label_b: str, setting_b: str, table:
     if event is None or event.index is None or table is None or len(table) == 0:
         return keep
     row = table.iloc[event.index[0]]
-    text = review_text(row.get("review_id"), results_of(label_a), results_of(label_b), label=row.get("label"))
+    a = results_of(label_a)
+    text = review_text(row.get("review_id"), a, results_of(label_b), label=true_label(row, a.task))
     if text is None:
         return keep
     opened = (*controls_for(setting_a), True, *controls_for(setting_b), gr.Tabs(selected="demo"))

@@ -105,7 +105,8 @@ def settings_space(labels: list[str]) -> tuple:
         minimal_share = gr.Dropdown(shares or ["1 token"], value="1 token", label="minimal_chunk_size", min_width=140)
         bucket = gr.Dropdown([compare.ALL, *figures.BUCKETS], value=compare.ALL, label="reviews of length (tokens)",
                              min_width=140)  # fmt: skip
-    heat = gr.Plot(figures.heatmap_figure(table, metric0, "mean", "1 token"))
+    gr.Markdown(dashboard.NOISE_NOTE)
+    heat = gr.Plot(figures.heatmap_figure(table, metric0, "mean", "1 token", ranked_by=metric0))
     heat_inputs = [chosen, metric, pool, minimal_share, bucket]
     gr.on([c.change for c in heat_inputs], dashboard.heatmap, heat_inputs, [heat], api_name=False)
     return chosen, description, metric
@@ -115,7 +116,7 @@ def lengths_and_costs(labels: list[str], chosen: gr.Dropdown, metric: gr.Dropdow
     """The metric by review length for chosen settings, and every setting against its cost; returns the picker."""
     first = dashboard.results_at(dashboard.result_sets()[labels[0]])
     table, metric0 = compare.settings_table(first), first.metric
-    gr.Markdown("### By review length (head truncation dashed, as the reference)")
+    gr.Markdown("### By review length (head truncation black and dashed, as the reference; bands: 95% intervals)")
     start = dashboard.contrast(table, metric0)
     picked = gr.Dropdown(list(table["setting"]), value=start, multiselect=True, max_choices=5,
                          label="settings (up to five)")  # fmt: skip
@@ -150,7 +151,12 @@ def a_against_b(labels: list[str], page: DemoTab, tabs: gr.Tabs) -> None:
             set_b = gr.Dropdown(labels, value=labels[0], label="B: results")
             setting_b = gr.Dropdown(names, value=best, label="B: setting")
     ab_text, ab_plot, ab_table = dashboard.ab_compare(labels[0], start_a, labels[0], best)
-    ab_note, ab_chart = gr.Markdown(ab_text), gr.Plot(ab_plot)
+    ab_note = gr.Markdown(ab_text)
+    with gr.Row():
+        with gr.Column(min_width=320):
+            ab_chart = gr.Plot(ab_plot)
+        with gr.Column(min_width=320):
+            ab_calibration = gr.Plot(dashboard.ab_calibration(labels[0], start_a, labels[0], best))
     ab_rows = gr.Dataframe(ab_table, interactive=False, max_height=320, label="Where A and B disagree")
     for which, settings in ((set_a, setting_a), (set_b, setting_b)):
         which.change(lambda label: gr.Dropdown(choices=dashboard.setting_names(label)), [which], [settings],
@@ -158,6 +164,8 @@ def a_against_b(labels: list[str], page: DemoTab, tabs: gr.Tabs) -> None:
     ab_inputs = [set_a, setting_a, set_b, setting_b]
     gr.on([setting_a.change, setting_b.change], dashboard.ab_compare, ab_inputs, [ab_note, ab_chart, ab_rows],
           api_name="compare")  # fmt: skip
+    gr.on([setting_a.change, setting_b.change], dashboard.ab_calibration, ab_inputs, [ab_calibration],
+          api_name=False)  # fmt: skip
     opened = [page.text, *page.controls_a, page.compare_on, *page.controls_b, tabs, *page.states]
     ab_rows.select(dashboard.open_pair, [*ab_inputs, ab_rows], opened, api_name=False).then(**page.run_a).then(
         **page.run_b

@@ -40,6 +40,18 @@ def chunk_shades(prediction: Prediction, labels: list[str]) -> tuple[list[float]
     return [max(c.probabilities) for c in chunks], "top label's probability"
 
 
+def probability_text(p: float, digits: int = 3) -> str:
+    """A probability to `digits` decimals, with more where fewer would round it onto or across 0.5 (0.4996 reads
+    0.4996, never 0.500): the side of 0.5 decides a two-class answer."""
+    if p != p:
+        return "-"
+    for places in range(digits, 8):
+        text = f"{p:.{places}f}"
+        if p == 0.5 or (float(text) - 0.5) * (p - 0.5) > 0:
+            return text
+    return f"{p:.8f}"
+
+
 BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 
@@ -106,14 +118,14 @@ def chunk_figure(chunk_positive: list[float], pooled: float | None, pooling: str
             y=[p - 0.5 for p in chunk_positive],
             base=0.5,
             marker_color=[BLUE if p >= 0.5 else ORANGE for p in chunk_positive],
-            customdata=chunk_positive,
-            hovertemplate="chunk %{x}: %{customdata:.3f}<extra></extra>",
+            customdata=[probability_text(p) for p in chunk_positive],
+            hovertemplate="chunk %{x}: %{customdata}<extra></extra>",
         )
     )
     figure.add_hline(y=0.5, line_dash="dot", line_color=GREY, annotation_text="0.5", annotation_position="top left")
     if pooled is not None:
         below = "bottom right" if pooled >= 0.5 else "top right"
-        figure.add_hline(y=pooled, line_color="black", annotation_text=f"{pooling}: {pooled:.3f}",
+        figure.add_hline(y=pooled, line_color="black", annotation_text=f"{pooling}: {probability_text(pooled)}",
                          annotation_position=below)  # fmt: skip
     figure.update_layout(
         title=f"P({label}) per chunk (bars from 0.5)",
