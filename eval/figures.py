@@ -110,9 +110,17 @@ def grid_figure(results: Results) -> go.Figure:
 
 
 PALETTE = ("#3b6fb6", "#e07b39", "#2a9d5c", "#c0392b", "#8e44ad", "#7f6a00", "#17a2b8", "#d63384")
-# Legends sit at the foot of the figure, below the axis title whatever their rows (plotly moves the plot up).
-LEGEND_BELOW = {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0, "font": {"size": 11}}
+# Legends sit below the plot, far enough down to clear the x-axis title while the plot keeps 150 px or more (a
+# legend placed by the container instead breaks plotly when the chart is replaced by one without a legend).
+LEGEND_BELOW = {"orientation": "h", "y": -0.3, "yanchor": "top", "x": 0, "font": {"size": 11}}
 PERCENT = {"accuracy", "f1", "subset_accuracy", "micro_f1", "macro_f1"}
+
+
+def titled(title: str, *lines: str) -> dict:
+    """Layout for a title with short subtitle lines (plotly does not wrap them: at 400 px a long one is cut) and a
+    top margin that fits them."""
+    return {"title": {"text": title, "subtitle": {"text": "<br>".join(lines)}}, "margin": {"l": 10, "r": 10,
+            "t": 60 + 18 * len(lines), "b": 40}}  # fmt: skip
 
 
 def value_text(metric: str, value: float) -> str:
@@ -125,7 +133,8 @@ def value_text(metric: str, value: float) -> str:
 def message_figure(message: str) -> go.Figure:
     """An empty figure that says why it is empty."""
     figure = go.Figure()
-    figure.update_layout(title=message, xaxis={"visible": False}, yaxis={"visible": False}, height=120,
+    hidden = {"visible": False, "type": "linear", "range": [0, 1]}  # a log axis left by the chart it replaces fails
+    figure.update_layout(title=message, xaxis=hidden, yaxis=hidden, height=120,
                          margin={"l": 10, "r": 10, "t": 50, "b": 10})  # fmt: skip
     return figure
 
@@ -184,23 +193,22 @@ def heatmap_figure(table, metric: str, pooling: str, minimal_share: str, bucket:
         )
     )  # fmt: skip
     n = int(table[n_col].max()) if n_col in table else 0
-    subtitle = f"n = {n:,} reviews"
+    subtitle = [f"n = {n:,} reviews"]
     if marked:
+        best_name = table.loc[everything.idxmin() if lower else everything.idxmax(), "setting"]
+        subtitle = [f"n = {n:,} reviews; best of all {len(everything)} settings:", best_name,
+                    "outlined: can't be told from it (Holm, 5%)"]  # fmt: skip
         near = [(i, j) for i, share in enumerate(cells.index) for j, size in enumerate(cells.columns)
                 if (row := lookup.get((share, size))) is not None and row[near_col]]  # fmt: skip
         for i, j in near:
             figure.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5,
                              line={"color": ORANGE, "width": 2})  # fmt: skip
-        best_name = table.loc[everything.idxmin() if lower else everything.idxmax(), "setting"]
-        subtitle += (f"; outlined: not distinguishable from the best of all {len(everything)} settings "
-                     f"({best_name}), Holm-adjusted at 5%")  # fmt: skip
     where = "" if bucket == compare.ALL else f", {bucket}"
     figure.update_layout(
-        title={"text": f"{metric}: {pooling}, minimal {minimal_share}{where}", "subtitle": {"text": subtitle}},
+        **titled(f"{metric}: {pooling}, minimal {minimal_share}{where}", *subtitle),
         xaxis={"title": "chunk_size (tokens)", "type": "category"},
         yaxis={"title": "stride (share of chunk_size)", "type": "category", "autorange": "reversed"},
-        height=380,
-        margin={"l": 10, "r": 10, "t": 70, "b": 40},
+        height=400,
     )
     return figure
 
@@ -218,7 +226,7 @@ def length_figure(lines, metric: str, reference: str = BASELINE) -> go.Figure:
         if banded:
             figure.add_trace(go.Scatter(
                 x=[*rows["name"], *rows["name"][::-1]], y=[*rows["high"], *rows["low"][::-1]], fill="toself",
-                fillcolor=faded(colour, 0.10 if is_reference else 0.14), line={"width": 0}, hoverinfo="skip",
+                fillcolor=faded(colour, 0.05 if is_reference else 0.14), line={"width": 0}, hoverinfo="skip",
                 legendgroup=setting, showlegend=False,
             ))  # fmt: skip
         interval = [f" (95% {value_text(metric, lo)} to {value_text(metric, hi)})" if banded else ""
@@ -233,13 +241,12 @@ def length_figure(lines, metric: str, reference: str = BASELINE) -> go.Figure:
         )  # fmt: skip
     n = int(lines.groupby("setting")["n"].sum().max()) if len(lines) else 0
     figure.update_layout(
-        title={"text": f"{metric} by length (token deciles)",
-               "subtitle": {"text": f"{n:,} reviews, about {n // 10:,} a decile; bands: 95% intervals"}},
+        **titled(f"{metric} by length (token deciles)", f"{n:,} reviews, about {n // 10:,} a decile",
+                 "bands: 95% intervals"),
         xaxis={"type": "category", "tickangle": -45},
         yaxis={"title": metric},
         legend=LEGEND_BELOW,
         height=480,
-        margin={"l": 10, "r": 10, "t": 70, "b": 40},
     )  # fmt: skip
     return figure
 
@@ -254,29 +261,38 @@ COSTS = {"tokens_per_review": "tokens scored per review", "chunks_per_review": "
          "seconds_per_1k": "seconds per 1,000 reviews (timed)"}  # fmt: skip
 
 
-KIND_COLOURS = {"truncation": ORANGE, "chunk": BLUE, "sentences": "#2a9d5c"}
+KIND_COLOURS = {"chunk": BLUE, "sentences": "#2a9d5c", "truncation": ORANGE}
 POOLING_SYMBOLS = {"mean": "circle", "max": "triangle-up", "logit_mean": "square", "median": "diamond",
                    "weighted_mean": "x"}  # fmt: skip
-TRUNCATION_SYMBOLS = {"head": "circle", "tail": "triangle-up", "head+tail": "square"}
+TRUNCATION_SYMBOLS = {"head": "star", "tail": "star-triangle-up", "head+tail": "star-square"}
 
 
 def cost_figure(table, metric: str, cost: str = "tokens_per_review") -> go.Figure:
-    """Each setting's metric against its cost, coloured by kind (truncation, chunk, sentences) with the pooling (or
-    the truncation) as the marker, so every series is told apart; and the frontier of settings no other beats at a
-    lower cost (the ones worth their compute)."""
+    """Each setting's metric against its cost: colour tells the kind (chunk, sentences), the marker the pooling, and
+    each truncation has its own orange star, so every series is told apart with a short legend (a key for colours
+    and one for markers, readable at 400 px); and the frontier of settings no other beats at a lower cost (the ones
+    worth their compute)."""
     figure = go.Figure()
     table = table.dropna(subset=[cost, metric]) if cost in table else table.iloc[:0]
     if table.empty:
         return message_figure(f"These results do not record {COSTS.get(cost, cost)}")
     truncation = table["kind"] == "truncation"
-    series = np.where(truncation, table["strategy"].str.split().str[0], table["pooling"])
-    for (kind, name), rows in table.groupby([table["kind"], series], sort=False):
-        symbol = (TRUNCATION_SYMBOLS if kind == "truncation" else POOLING_SYMBOLS).get(name, "circle-open")
-        figure.add_trace(go.Scatter(x=rows[cost], y=rows[metric], name=f"{kind} {name}", mode="markers",
-                                    marker={"color": KIND_COLOURS.get(kind, GREY), "size": 8, "symbol": symbol,
+    marker = np.where(truncation, table["strategy"].str.split().str[0], table["pooling"])
+    for (kind, name), rows in table.groupby([table["kind"], marker], sort=False):
+        symbols = TRUNCATION_SYMBOLS if kind == "truncation" else POOLING_SYMBOLS
+        figure.add_trace(go.Scatter(x=rows[cost], y=rows[metric], name=name, mode="markers",
+                                    marker={"color": KIND_COLOURS.get(kind, GREY), "size": 9,
+                                            "symbol": symbols.get(name, "circle-open"),
                                             "line": {"width": 1, "color": "white"}},
-                                    text=rows["setting"],
+                                    text=rows["setting"], showlegend=kind == "truncation", legendrank=1,
                                     hovertemplate="%{text}<br>%{x:.3g}: %{y:.4f}<extra></extra>"))  # fmt: skip
+    kinds = [k for k in KIND_COLOURS if k != "truncation" and (table["kind"] == k).any()]
+    poolings = [p for p in POOLING_SYMBOLS if (table.loc[~truncation, "pooling"] == p).any()]
+    keys = [(k, {"color": KIND_COLOURS[k], "symbol": "square"}) for k in kinds]
+    keys += [(p, {"color": GREY, "symbol": POOLING_SYMBOLS[p]}) for p in poolings]
+    for name, look in keys:  # the legend's key: markers of no data, one per colour and one per symbol
+        figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name, marker=look | {"size": 9},
+                                    hoverinfo="skip"))  # fmt: skip
     lower = metric in compare.LOWER_IS_BETTER
     ordered = table.sort_values([cost, metric], ascending=[True, lower])
     frontier, best = [], None
@@ -288,12 +304,13 @@ def cost_figure(table, metric: str, cost: str = "tokens_per_review") -> go.Figur
                                 name="frontier", line={"color": "black", "width": 1, "dash": "dot"},
                                 hoverinfo="skip"))  # fmt: skip
     figure.update_layout(
-        title=f"{metric} against cost (log scale)",
+        **titled(
+            f"{metric} against cost (log scale)", "colour: chunks cut as; marker: pooling;", "orange stars: truncations"
+        ),
         xaxis={"title": COSTS.get(cost, cost), "type": "log"},
         yaxis={"title": metric},
-        legend=LEGEND_BELOW,
-        height=480,
-        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+        legend=LEGEND_BELOW | {"y": -0.35, "entrywidth": 110, "entrywidthmode": "pixels"},  # as many a row as fit
+        height=580,
     )
     return figure
 
@@ -342,14 +359,16 @@ def reliability_figure(curves: dict[str, dict], what: str = "P(class 1)") -> go.
             line={"color": PALETTE[index % len(PALETTE)]}, customdata=bins["n"],
             hovertemplate=f"{name}<br>predicted %{{x:.3f}}, observed %{{y:.3f}}, n=%{{customdata:,}}<extra></extra>",
         ))  # fmt: skip
-    subtitle = f"{what} in ten equal-width bins; below the diagonal a setting claims more than it gets right"
     figure.update_layout(
-        title={"text": "Calibration: reliability diagram", "subtitle": {"text": subtitle}},
+        **titled(
+            "Calibration: reliability diagram",
+            f"{what} in ten equal-width bins;",
+            "below the diagonal: surer than it is right",
+        ),
         xaxis={"title": f"mean predicted {what}", "range": [0, 1]},
         yaxis={"title": "observed frequency", "range": [0, 1]},
         legend=LEGEND_BELOW,
         height=480,
-        margin={"l": 10, "r": 10, "t": 70, "b": 40},
     )
     return figure
 

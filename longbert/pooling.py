@@ -28,6 +28,16 @@ from longbert.errors import LongbertError
 from longbert.tasks import ACTIVATIONS, Task
 
 POOLINGS = ("mean", "max", "logit_mean", "median", "weighted_mean")
+# What each pooling does to a two-class answer, in a line (the app shows it beside the verdict); {positive} and
+# {negative} are the class names.
+TWO_CLASS_POOLING = {
+    "mean": "mean: the chunks' average P({positive}); every chunk counts alike.",
+    "max": "max: the most {positive} chunk's P({positive}), so one {positive} chunk makes the text {positive}; "
+    "P({negative}) is 1 minus that, not the largest P({negative}).",
+    "logit_mean": "logit_mean: the softmax of the chunks' average logits; confident chunks count for more.",
+    "median": "median: the middle chunk's P({positive}); a few outlying chunks change nothing.",
+    "weighted_mean": "weighted_mean: the chunks' average weighted by their tokens; a short last chunk counts less.",
+}
 
 
 def check_pooling(method: str) -> str:

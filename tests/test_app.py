@@ -453,6 +453,14 @@ def test_browser_sliders_examples_and_compare_mode(server, browser_page):
     page.wait_for_function("document.querySelectorAll('h3').length >= 2", timeout=30_000)
     assert page.get_by_text("Head truncation").count() == 2, "A and B each have a verdict"
     assert page.locator(".js-plotly-plot").count() >= 2, "and a chart each"
+    page.wait_for_timeout(1000)
+    titles = [h.inner_text() for h in page.locator("h3").all()]
+    assert titles[0].startswith("A: ") and titles[1].startswith("B: "), titles
+    fits = (
+        "[...document.querySelectorAll('.js-plotly-plot')]"
+        ".map(p => [p.querySelector('.main-svg').getBoundingClientRect().width, p.getBoundingClientRect().width])"
+    )
+    assert all(drawn <= room + 2 for drawn, room in page.evaluate(fits)), "A's chart is redrawn at its new width"
     page.get_by_label("head+tail").last.check()
     page.wait_for_function("[...document.querySelectorAll('h3')].some(h => h.innerText.includes('of 1 chunk'))",
                            timeout=30_000)  # fmt: skip
@@ -608,3 +616,43 @@ def test_review_text_tells_apart_the_two_reviews_of_one_id():
     summary = Results({}, [], frame.drop(columns="text"), frame)
     assert dashboard.review_text(7, summary, label=1) == "the positive one"
     assert dashboard.review_text(7, summary, label=0) == "the negative one"
+
+
+def test_the_demo_says_the_true_label_where_it_is_known_and_marks_each_verdict(model_dir, results_dir):
+    from ui import truth
+
+    truth.known_labels.cache_clear()
+    frame = pd.read_parquet(SAMPLE)
+    example = demo.example_reviews()[0]
+    names = models.classifier_for(str(model_dir)).labels
+    expected = names[int(frame.loc[frame["text"] == example, "label"].iloc[0])]
+    verdict = demo.classify(views.readable(example), str(model_dir), 510, 510, 1, "max")[0]
+    assert f"True label: **{expected}**" in verdict
+    assert verdict.count("✓") + verdict.count("✗") == 2, "the chunked and the head verdict are each marked"
+    assert f"max: the most {names[1]} chunk's P({names[1]})" in verdict, "what max pooling does to two classes"
+    edited = demo.classify(views.readable(example) + " An edit.", str(model_dir), 510, 510, 1, "mean")[0]
+    assert "True label" not in edited and "✓" not in edited, "an edited review's truth is unknown"
+    opened = Results.load(results_dir).disagreements.iloc[0]
+    assert (
+        truth.true_label(views.readable(opened["text"]), models.classifier_for(str(model_dir)).task)
+        == names[int(opened["label"])]
+    ), "a review opened from a disagreement"
+    titled = demo.demo(views.readable(example), str(model_dir), 510, 510, 1, "mean", controls.FIXED, None, "B",
+                       None, True)[0]  # fmt: skip
+    assert titled.startswith("### B: "), "compare mode labels each verdict A or B"
+
+
+def test_windows_1252_characters_read_as_the_characters_they_are():
+    assert views.readable("a\x97b\x96c\x85 d<br />e\x81") == "a—b–c… d\ne"
+
+
+def test_disagreements_read_labels_by_name_and_never_round_across_one_half():
+    from longbert.tasks import SingleLabel
+
+    task = SingleLabel(("NEGATIVE", "POSITIVE"), 0.5)
+    table = pd.DataFrame({"review_id": [7, 8], "label": [0, 1], "num_tokens": [900, 40], "A": [0.4996, 0.9],
+                          "B": [0.5004, 0.1234], "A right": [True, True]})  # fmt: skip
+    view = dashboard.disagreement_view(table, task)
+    assert view["true label"].tolist() == ["NEGATIVE", "POSITIVE"]
+    assert view["A: P(POSITIVE)"].tolist() == ["0.4996", "0.900"] and view["B: P(POSITIVE)"].tolist()[0] == "0.5004"
+    assert dashboard.true_label(view.iloc[1], task) == 1, "opening the review finds it by its stored label"

@@ -97,3 +97,10 @@ def test_bad_pooling_arguments():
         pool(torch.zeros(2, 2), [2, 0], "mean")
     with pytest.raises(LongbertError, match="needs the chunk lengths"):
         pool(torch.zeros(2, 2), [2], "weighted_mean")
+
+
+def test_every_pooling_says_what_it_does_to_a_two_class_answer():
+    from longbert.pooling import POOLINGS, TWO_CLASS_POOLING
+
+    assert set(TWO_CLASS_POOLING) == set(POOLINGS)
+    assert all(note.startswith(f"{name}: ") for name, note in TWO_CLASS_POOLING.items())

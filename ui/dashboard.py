@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 from pathlib import Path
 
 import gradio as gr
@@ -13,7 +14,7 @@ import pandas as pd
 from eval import compare, figures
 from eval.results import Results
 from longbert import LongbertError
-from longbert.data import load_imdb
+from longbert.data import HUB_ID, load_imdb
 from ui import views
 from ui.config import RESULTS, review_source
 from ui.controls import controls_for
@@ -104,6 +105,7 @@ def about(results: Results) -> str:
         )
         full = meta.get("command", "python -m eval ...").replace(f" --limit {meta['limit']}", "")
         full = full.replace(" --keep-lengths", "")  # only a --limit sample keeps lengths
+        full = re.sub(r"--data \S+", f"--data {HUB_ID}", full)  # the run's own path means nothing to a visitor
         line += f" **A sample:** {kind}, not the full split. For the full split: `{full}` (on a GPU, minutes)."
     return line
 

@@ -23,6 +23,7 @@ from ui import budget, config, views
 from ui.config import CHUNK_RANGE, FULL_SPLIT, gpu
 from ui.controls import FIXED, Chosen, demo_strategy, settle
 from ui.models import chunked, classifier_for, is_loaded, is_scored, load_classifier, model_choices, scored
+from ui.truth import true_label
 
 LOADING = "Loading the model: the first request takes about 10 s, later ones a fraction of that."
 REPLACED = "(replaced by a newer request)"  # a request stopped by a newer one changes nothing on the page
@@ -85,11 +86,12 @@ def over_budget(model: str, text: str, strategies: list, limit: int, what: str) 
 
 @gpu
 def classify(text: str, model: str, chunk_size, stride, minimal, pooling: str, boundaries: str = FIXED,
-             limit: int | None = None, key: tuple | None = None):  # fmt: skip
+             limit: int | None = None, key: tuple | None = None, slot: str | None = None):  # fmt: skip
     """Demo and API handler: verdict markdown, per-chunk figure and shaded review; bad input becomes a message.
 
     boundaries: how chunks are cut: fixed windows, at sentence boundaries, or a truncation (head, tail, head+tail).
-    limit: the request's budget in tokens (default: a demo request's); key: who a newer request replaces.
+    limit: the request's budget in tokens (default: a demo request's); key: who a newer request replaces; slot:
+    the verdict's title in compare mode (A or B).
     """
     empty = (None, "")
     if not model:
@@ -119,7 +121,8 @@ def classify(text: str, model: str, chunk_size, stride, minimal, pooling: str, b
         return REPLACED, None, None
     except LongbertError as error:
         return (f"**Error:** {error}", *empty)
-    verdict = views.verdict(prediction, head, head_strategy.head, pooling, seconds)
+    truth = true_label(text, classifier.task)
+    verdict = views.verdict(prediction, head, head_strategy.head, pooling, seconds, slot, truth)
     if not prediction.chunks:
         return (verdict, *empty)
     shades, meaning = views.chunk_shades(prediction, classifier.labels)
@@ -131,9 +134,10 @@ def classify(text: str, model: str, chunk_size, stride, minimal, pooling: str, b
 
 
 def demo(text: str, model: str, chunk_size, stride, minimal, pooling: str, cut: str = FIXED,
-         last: Chosen | None = None, slot: str = "A", request: gr.Request = None):  # fmt: skip
+         last: Chosen | None = None, slot: str = "A", request: gr.Request = None, titled: bool = False):  # fmt: skip
     """A page request for setting A or B: the sliders settled (clamped alike, stride and minimal following
-    chunk_size at their shares), classified under the slot's budget; the sliders and the state get what was used."""
+    chunk_size at their shares), classified under the slot's budget (titled with the slot in compare mode); the
+    sliders and the state get what was used."""
     try:
         chosen, note = settle(chunk_size, stride, minimal, last)
     except LongbertError as error:
@@ -142,7 +146,7 @@ def demo(text: str, model: str, chunk_size, stride, minimal, pooling: str, cut: 
     key = (getattr(request, "session_hash", None) or "direct", slot)
     limit = config.DEMO_TOKENS if slot == "A" else config.COMPARE_TOKENS
     verdict, chart, shaded = classify(text, model, chosen.chunk_size, chosen.stride, chosen.minimal, pooling, cut,
-                                      limit, key)  # fmt: skip
+                                      limit, key, slot if titled else None)  # fmt: skip
     if verdict == REPLACED:
         return (gr.update(),) * 7
     used = (chosen.chunk_size, chosen.stride, chosen.minimal)
@@ -150,11 +154,12 @@ def demo(text: str, model: str, chunk_size, stride, minimal, pooling: str, cut: 
 
 
 def demo_live(text: str, model: str, chunk_size, stride, minimal, pooling: str, cut: str = FIXED,
-              last: Chosen | None = None, request: gr.Request = None):  # fmt: skip
-    """Setting A's page handler: demo(), first saying that the model is loading where this is its first use."""
+              on: bool = False, last: Chosen | None = None, request: gr.Request = None):  # fmt: skip
+    """Setting A's page handler: demo() (titled A when compare mode is on), first saying that the model is loading
+    where this is its first use."""
     if model and not is_loaded(model) and model in model_choices() and text and text.strip():
         yield (LOADING, *(gr.update(),) * 6)
-    yield demo(text, model, chunk_size, stride, minimal, pooling, cut, last, "A", request)
+    yield demo(text, model, chunk_size, stride, minimal, pooling, cut, last, "A", request, titled=bool(on))
 
 
 def demo_b(text: str, model: str, chunk_size, stride, minimal, pooling: str, cut: str, on: bool,
@@ -162,7 +167,7 @@ def demo_b(text: str, model: str, chunk_size, stride, minimal, pooling: str, cut
     """Setting B's verdict and chart, when compare mode is on (else nothing changes)."""
     if not on:
         return (gr.update(),) * 6
-    verdict, chart, _, *rest = demo(text, model, chunk_size, stride, minimal, pooling, cut, last, "B", request)
+    verdict, chart, _, *rest = demo(text, model, chunk_size, stride, minimal, pooling, cut, last, "B", request, True)
     return (verdict, chart, *rest)
 
 

@@ -20,6 +20,7 @@ ENTER_APPLIES = """() => document.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && event.target.matches("input[type=number]")) event.target.blur();
 }, true)"""
 LAUNCH = {"js": ENTER_APPLIES}
+REFIT = "() => { setTimeout(() => window.dispatchEvent(new Event('resize')), 100); }"
 
 
 class DemoTab(NamedTuple):
@@ -75,7 +76,7 @@ def demo_tab() -> DemoTab:
     button.click(demo.classify, [text, model, *controls_a], [verdict, chart, shaded], api_name="predict",
                  preprocess=False)  # fmt: skip
     page_event = {"api_name": False, "preprocess": False, "trigger_mode": "multiple"}
-    run_a = dict(fn=demo.demo_live, inputs=[text, model, *controls_a, state_a],
+    run_a = dict(fn=demo.demo_live, inputs=[text, model, *controls_a, compare_on, state_a],
                  outputs=[verdict, chart, shaded, *controls_a[:3], state_a], show_progress_on=[verdict, chart],
                  **page_event)  # fmt: skip
     run_b = dict(fn=demo.demo_b, inputs=[text, model, *controls_b, compare_on, state_b],
@@ -86,8 +87,10 @@ def demo_tab() -> DemoTab:
     gr.on([button.click, text.submit, *(c.release for c in controls_b[:3]), *(c.change for c in controls_b[3:]),
            model.change, compare_on.change], **run_b)  # fmt: skip
     example_list.load_input_event.then(**run_a).then(**run_b)
+    # A's verdict gains (or loses) its "A:" title; its chart is fitted to the column's new width (plotly fits a
+    # chart on a window resize only).
     compare_on.change(lambda on: (gr.Column(visible=on), gr.Column(visible=on)), [compare_on], [column_b, outputs_b],
-                      api_name=False, queue=False)  # fmt: skip
+                      api_name=False, queue=False).then(None, js=REFIT).then(**run_a)  # fmt: skip
     return DemoTab(text, model, controls_a, compare_on, controls_b, (state_a, state_b), run_a, run_b)
 
 

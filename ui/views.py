@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from eval.figures import BLUE, GREY, ORANGE
 from longbert import Prediction
 from longbert.encoding import MARKUP
+from longbert.pooling import TWO_CLASS_POOLING
 from longbert.tasks import first_output
 
 
@@ -55,9 +56,22 @@ def probability_text(p: float, digits: int = 3) -> str:
 BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 
+C1 = re.compile("[\x80-\x9f]")
+
+
+def windows_1252(match: re.Match) -> str:
+    """A C1 control character as the Windows-1252 character it stood for (0x97 an em dash, 0x85 an ellipsis);
+    nothing for the five codes Windows-1252 leaves undefined."""
+    try:
+        return match.group().encode("latin-1").decode("cp1252")
+    except UnicodeDecodeError:
+        return ""
+
+
 def readable(text: str) -> str:
-    """Text as a person reads it: HTML line breaks as line breaks, other tags (those encoding blanks) removed."""
-    return MARKUP.sub("", BREAK.sub("\n", text))
+    """Text as a person reads it: HTML line breaks as line breaks, other tags (those encoding blanks) removed,
+    Windows-1252 characters decoded as Latin-1 (IMDB's \\x97, \\x96, \\x85) shown as the characters they are."""
+    return C1.sub(windows_1252, MARKUP.sub("", BREAK.sub("\n", text)))
 
 
 def shading_legend(meaning: str) -> str:
@@ -95,18 +109,31 @@ def shaded_text(text: str, prediction: Prediction, shades: list[float], meaning:
     return shading_legend(meaning) + box
 
 
-def verdict(prediction: Prediction, head: Prediction, head_size: int, pooling: str, seconds: float) -> str:
-    """Markdown: the chunked verdict, the verdict of head truncation to head_size tokens beside it, counts and time."""
+def verdict(prediction: Prediction, head: Prediction, head_size: int, pooling: str, seconds: float,
+            slot: str | None = None, truth: str | None = None) -> str:  # fmt: skip
+    """Markdown: the chunked verdict (titled with its slot, A or B, in compare mode), the verdict of head truncation
+    to head_size tokens beside it, the true label where it is known (each verdict marked right or wrong), what the
+    pooling does to a two-class answer, counts and time."""
     if not prediction.chunks:
         return "The review has no words to classify: paste some text."
     (said, sure), (head_said, head_sure) = prediction.task.words(prediction), head.task.words(head)
     agree = "agrees" if head_said == said else "**disagrees**"
-    return (
-        f"### {said} ({sure}, {pooling} of {len(prediction.chunks)} chunk"
-        f"{'s' if len(prediction.chunks) != 1 else ''})\n"
-        f"Head truncation (first {head_size} tokens) says **{head_said}** ({head_sure}): it {agree}.  \n"
-        f"{prediction.num_tokens:,} tokens, {seconds * 1000:.0f} ms."
-    )
+
+    def mark(answer: str) -> str:
+        return "" if truth is None else " ✓" if answer == truth else " ✗"
+
+    chunks = f"{len(prediction.chunks)} chunk{'s' if len(prediction.chunks) != 1 else ''}"
+    lines = [
+        f"### {f'{slot}: ' if slot else ''}{said}{mark(said)} ({sure}, {pooling} of {chunks})",
+        f"Head truncation (first {head_size} tokens) says **{head_said}**{mark(head_said)} ({head_sure}): it {agree}.",
+    ]
+    if truth is not None:
+        lines.append(f"True label: **{truth}** (from the IMDB test set).")
+    labels = prediction.task.labels
+    if prediction.task.activation == "softmax" and len(labels) == 2:
+        lines.append(f"_{TWO_CLASS_POOLING[pooling].format(negative=labels[0], positive=labels[1])}_")
+    lines.append(f"{prediction.num_tokens:,} tokens, {seconds * 1000:.0f} ms.")
+    return "  \n".join(lines[:1]) + "\n" + "  \n".join(lines[1:])
 
 
 def chunk_figure(chunk_positive: list[float], pooled: float | None, pooling: str, label: str = "positive") -> go.Figure:
