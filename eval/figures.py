@@ -117,10 +117,10 @@ PERCENT = {"accuracy", "f1", "subset_accuracy", "micro_f1", "macro_f1"}
 
 
 def titled(title: str, *lines: str) -> dict:
-    """Layout for a title with short subtitle lines (plotly does not wrap them: at 400 px a long one is cut) and a
-    top margin that fits them."""
-    return {"title": {"text": title, "subtitle": {"text": "<br>".join(lines)}}, "margin": {"l": 10, "r": 10,
-            "t": 60 + 18 * len(lines), "b": 40}}  # fmt: skip
+    """Layout for a title with short subtitle lines (plotly does not wrap them: at 400 px a long one is cut), held
+    at the top, and a top margin that fits them."""
+    title = {"text": title, "subtitle": {"text": "<br>".join(lines)}, "y": 1, "yanchor": "top", "pad": {"t": 32}}
+    return {"title": title, "margin": {"l": 10, "r": 10, "t": 76 + 16 * len(lines), "b": 40}}  # below the "Plot" badge
 
 
 def value_text(metric: str, value: float) -> str:
@@ -309,7 +309,7 @@ def cost_figure(table, metric: str, cost: str = "tokens_per_review") -> go.Figur
         ),
         xaxis={"title": COSTS.get(cost, cost), "type": "log"},
         yaxis={"title": metric},
-        legend=LEGEND_BELOW | {"y": -0.35, "entrywidth": 110, "entrywidthmode": "pixels"},  # as many a row as fit
+        legend=LEGEND_BELOW | {"y": -0.35},  # short names: several a row at 400 px
         height=580,
     )
     return figure

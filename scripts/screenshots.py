@@ -1,4 +1,5 @@
-"""Take docs/demo.png, docs/evaluation.png and docs/evaluation-400px.png of the app in Debian's chromium (Playwright).
+"""Take docs/demo.png, docs/demo-400px.png, docs/evaluation.png and docs/evaluation-400px.png of the app in Debian's
+chromium (Playwright).
 
 Usage: python scripts/screenshots.py --serve (starts the app on the bundled model; `make screenshots`),
 or, with the app already running: python scripts/screenshots.py http://127.0.0.1:7860/
@@ -42,6 +43,10 @@ with sync_playwright() as p:
     page.screenshot(path=str(DOCS / "evaluation.png"), full_page=True)
     narrow = browser.new_page(viewport={"width": 400, "height": 900})
     narrow.goto(URL)
+    narrow.get_by_text(review[:40]).first.click()  # the example: it classifies when picked
+    narrow.get_by_text("Head truncation").wait_for(timeout=60_000)
+    narrow.wait_for_timeout(2500)
+    narrow.screenshot(path=str(DOCS / "demo-400px.png"), full_page=True)
     narrow.get_by_role("tab", name="Evaluation").click()
     narrow.get_by_text("A minus B, by length").first.wait_for(timeout=60_000)
     narrow.wait_for_timeout(2500)
@@ -49,4 +54,5 @@ with sync_playwright() as p:
     browser.close()
 if server is not None:
     server.terminate()
-print(f"wrote {DOCS / 'demo.png'}, {DOCS / 'evaluation.png'} and {DOCS / 'evaluation-400px.png'}")
+SHOTS = ("demo.png", "demo-400px.png", "evaluation.png", "evaluation-400px.png")
+print(f"wrote {', '.join(str(DOCS / name) for name in SHOTS)}")

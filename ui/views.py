@@ -130,7 +130,7 @@ def verdict(prediction: Prediction, head: Prediction, head_size: int, pooling: s
     if truth is not None:
         lines.append(f"True label: **{truth}** (from the IMDB test set).")
     labels = prediction.task.labels
-    if prediction.task.activation == "softmax" and len(labels) == 2:
+    if prediction.task.activation == "softmax" and len(labels) == 2 and len(prediction.chunks) > 1:
         lines.append(f"_{TWO_CLASS_POOLING[pooling].format(negative=labels[0], positive=labels[1])}_")
     lines.append(f"{prediction.num_tokens:,} tokens, {seconds * 1000:.0f} ms.")
     return "  \n".join(lines[:1]) + "\n" + "  \n".join(lines[1:])
