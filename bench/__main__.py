@@ -19,10 +19,14 @@ import time
 import numpy as np
 import torch
 
+from bench.gemm import flops_per_token, gemm_flops
+
 METHODS = ("article", "belt", "longbert")
 # Variants of longbert, selectable with --methods, to measure one of its choices on a device.
-# longbert-serial: tokenization not overlapped with scoring; longbert-int8: longbert in int8 (ONNX Runtime, CPU).
-VARIANTS = ("longbert-serial", "longbert-int8")
+# longbert-serial: tokenization not overlapped with scoring; longbert-int8: longbert in int8 (ONNX Runtime, CPU);
+# longbert-fp32, longbert-bf16 and longbert-openvino: longbert in that precision (torch fp32, torch bf16 autocast,
+# OpenVINO), so that one run compares the CPU runtimes.
+VARIANTS = ("longbert-serial", "longbert-int8", "longbert-fp32", "longbert-bf16", "longbert-openvino")
 BASELINES = ("article", "belt")
 
 
@@ -122,9 +126,12 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def method_precision(method: str, precision: str) -> str:
-    """The article loop and BELT run in fp32, as they are written; longbert-int8 in int8; longbert in the precision
-    asked for."""
-    return "fp32" if method in BASELINES else "int8" if method == "longbert-int8" else precision
+    """The article loop and BELT run in fp32, as they are written; longbert-int8 in int8, longbert-fp32, -bf16 and
+    -openvino in theirs; longbert in the precision asked for."""
+    if method in BASELINES:
+        return "fp32"
+    named = method.removeprefix("longbert-")
+    return named if named in ("int8", "fp32", "bf16", "openvino") else precision
 
 
 def check_agreement(classifiers: dict, texts: list[str], methods: list[str], atol: float) -> None:
@@ -166,17 +173,18 @@ def measure(args, label: str, texts: list[str], methods: list[str], workdir: str
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| input | method | texts | seconds | texts/s | tokens/s | x article | model tokens/s | peak RSS (MB) "
-        "| peak CUDA (MB) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| input | method | texts | seconds | texts/s | tokens/s | x article | model tokens/s | share of GEMM "
+        "| peak RSS (MB) | peak CUDA (MB) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         cuda = "-" if r["peak_cuda_mb"] is None else f"{r['peak_cuda_mb']:,.0f}"
         model = "-" if r["model_tokens_per_s"] is None else f"{r['model_tokens_per_s']:,.0f}"
         speedup = "-" if r["speedup"] is None else f"{r['speedup']:.2f}"
+        share = "-" if r.get("gemm_share") is None else f"{r['gemm_share']:.0%}"
         lines.append(
             f"| {r['input']} | {r['method']} | {r['texts']:,} | {r['seconds']:.2f} | {r['texts_per_s']:.2f} | "
-            f"{r['tokens_per_s']:,.0f} | {speedup} | {model} | {r['peak_rss_mb']:,.0f} | {cuda} |"
+            f"{r['tokens_per_s']:,.0f} | {speedup} | {model} | {share} | {r['peak_rss_mb']:,.0f} | {cuda} |"
         )
     return "\n".join(lines)
 
@@ -193,7 +201,7 @@ def main() -> None:
     parser.add_argument("--device")
     parser.add_argument("--batch-tokens", type=int)
     parser.add_argument(
-        "--precision", default="auto", help="longbert's precision: auto, fp32, bf16, int8 (the others: fp32)"
+        "--precision", default="auto", help="longbert's precision: auto, fp32, bf16, int8, openvino (the others: fp32)"
     )
     parser.add_argument("--out", help="also write the markdown table here")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -222,10 +230,16 @@ def main() -> None:
     v = software_versions()
     versions = f"torch {v['torch']}, transformers {v['transformers']}, python {v['python']}"
     device = describe_device(classifier.device)
-    header = f"device: {device}; {versions}; model: {args.model}\n\n"
+    gemm = gemm_flops(classifier.device)  # the machine's own fp32 rate, measured in this run
+    per_token = flops_per_token(classifier.model)
+    header = (f"device: {device}; {versions}; model: {args.model}; fp32 GEMM {gemm / 1e9:,.0f} GFLOP/s (torch, "
+              f"{torch.get_num_threads()} threads; share of GEMM: model tokens/s x {per_token / 1e6:.0f} MFLOP a "
+              "token / that rate)\n\n")  # fmt: skip
     rows: list[dict] = []
 
     def report(row: dict) -> None:
+        if row.get("model_tokens_per_s"):
+            row["gemm_share"] = row["model_tokens_per_s"] * per_token / gemm
         rows.append(row)
         if args.out:
             with open(args.out, "w") as out:

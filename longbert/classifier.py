@@ -22,9 +22,8 @@ from longbert.encoding import Encoded, backend_tokenizer, check_text, encode_tex
 from longbert.errors import LongbertError
 from longbert.loading import load_pretrained, max_sequence_length
 from longbert.pooling import ChunkScores, Prediction, check_pooling, predictions
-from longbert.quantized import OnnxScorer, int8_session
-from longbert.runtime import Runtime, runtime_for
-from longbert.scoring import Meter, ModelScorer, Scorer
+from longbert.runtime import Runtime, loading_precision, resolve_device, runtime_for
+from longbert.scoring import ArrayScorer, Meter, ModelScorer, Scorer
 from longbert.settings import Settings
 from longbert.tasks import Task, task_for
 
@@ -37,12 +36,25 @@ T = TypeVar("T")
 U = TypeVar("U")
 
 
+def engine_runner(engine: str, model: torch.nn.Module, special) -> Callable:
+    """run(input_ids, attention_mask) -> logits of a CPU engine other than torch: ONNX Runtime over the model in
+    int8 (longbert.quantized), or OpenVINO (longbert.openvino_runtime); each is an optional extra."""
+    if engine == "onnxruntime":
+        from longbert.quantized import int8_session, onnx_runner
+
+        return onnx_runner(int8_session(model, special))
+    from longbert.openvino_runtime import compiled_model, openvino_runner
+
+    return openvino_runner(compiled_model(model, special))
+
+
 class LongTextClassifier:
     """A sequence-classification model, its tokenizer and its long-text settings, ready to predict.
 
     Without settings it chunks at the model's largest size with no overlap (510/510/1 for BERT)
     and pools with the mean. precision: auto (bf16 weights on CUDA, bf16 autocast on CPUs with
-    native bf16, else fp32), fp32, bf16, fp16 or int8 (CPU: ONNX Runtime, longbert.quantized); runtime
+    native bf16, else fp32), fp32, bf16, fp16, int8 (CPU: ONNX Runtime, longbert.quantized) or openvino
+    (CPU: longbert.openvino_runtime); runtime
     overrides the whole policy (longbert.runtime). task: the task type (default: from the model's config and
     settings; a Task of a type defined elsewhere works too).
     """
@@ -72,10 +84,10 @@ class LongTextClassifier:
         self.settings.strategy.validate(self.max_chunk_size)
         self.task = task or task_for(model.config, self.settings.threshold, self.settings.task)
         self.labels = list(self.task.labels)
-        self.scorer: ModelScorer | OnnxScorer = ModelScorer(self.model, self.special, self.runtime)
-        if self.runtime.int8:
-            session = int8_session(self.model, self.special)
-            self.scorer = OnnxScorer(session, self.special, self.runtime, model.config.num_labels)
+        self.scorer: ModelScorer | ArrayScorer = ModelScorer(self.model, self.special, self.runtime)
+        if self.runtime.engine != "torch":
+            self.scorer = ArrayScorer(engine_runner(self.runtime.engine, self.model, self.special), self.special,
+                                      self.runtime, model.config.num_labels)  # fmt: skip
 
     @classmethod
     def from_pretrained(
@@ -97,6 +109,7 @@ class LongTextClassifier:
 
             name_or_path = default_model()
         model, tokenizer, settings = load_pretrained(name_or_path, new_head=new_head)
+        precision = loading_precision(precision, resolve_device(device))
         return cls(model, tokenizer, settings=settings, device=device, precision=precision)
 
     @property
@@ -106,9 +119,13 @@ class LongTextClassifier:
     @property
     def precision_name(self) -> str:
         """What the model computes in, for results files: 'bfloat16 autocast', 'bfloat16 weights', 'int8 (ONNX
-        Runtime)' or 'float32'."""
+        Runtime)', 'bf16 (OpenVINO)' or 'float32'."""
         if self.runtime.int8:
             return "int8 (ONNX Runtime)"
+        if self.runtime.engine == "openvino":
+            from longbert.openvino_runtime import inference_precision
+
+            return f"{inference_precision()} (OpenVINO)"
         if self.runtime.autocast is not None:
             return f"{str(self.runtime.autocast).removeprefix('torch.')} autocast"
         weights = next(self.model.parameters()).dtype

@@ -12,19 +12,16 @@ import logging
 import os
 import tempfile
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from longbert.chunking import Chunks
 from longbert.digests import digest, file_digest, weights_digest
 from longbert.encoding import SpecialTokens
 from longbert.errors import LongbertError
 from longbert.files import copy_atomic, write_text_atomic
-from longbert.runtime import Runtime
-from longbert.scoring import Meter, collate, padded_batches
+from longbert.scoring import collate
 
 INSTALL_HINT = "the int8 path needs onnxruntime and onnx: pip install 'longbert[int8]'"
 
@@ -130,21 +127,10 @@ def int8_session(model: torch.nn.Module, special: SpecialTokens, threads: int | 
         return session
 
 
-@dataclass(frozen=True)
-class OnnxScorer:
-    """Scores chunks with an ONNX Runtime session in the same length-sorted, token-budgeted batches as ModelScorer."""
+def onnx_runner(session):
+    """run(input_ids, attention_mask) -> logits over an ONNX Runtime session (longbert.scoring.ArrayScorer's)."""
 
-    session: object
-    special: SpecialTokens
-    runtime: Runtime
-    num_labels: int
-    pad_to: int | None = None
-    meter: Meter | None = None
+    def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
 
-    def __call__(self, chunks: Chunks, *, progress: bool = False) -> torch.Tensor:
-        out = np.zeros((len(chunks), self.num_labels), dtype=np.float32)
-        batches = padded_batches(chunks.ids, self.special, self.runtime, pad_to=self.pad_to, progress=progress,
-                                 meter=self.meter)  # fmt: skip
-        for index, ids, mask in batches:
-            out[index] = self.session.run(["logits"], {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]
-        return torch.from_numpy(out)
+    return run

@@ -35,7 +35,20 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     return resolved
 
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8", "openvino")
+# The CPU engines other than torch: the precision that asks for each (longbert.quantized, longbert.openvino_runtime).
+ENGINES = {"int8": "onnxruntime", "openvino": "openvino"}
+
+
+def loading_precision(precision: str, device: torch.device) -> str:
+    """The precision a model loaded for inference runs in: auto on a CPU takes the fastest engine measured that keeps
+    answers (OpenVINO, where it is installed: bench/RESULTS.md "CPU runtimes"), unless LONGBERT_CPU_ENGINE=torch;
+    anything else as asked. Training builds its classifier directly and stays in torch."""
+    if precision != "auto" or device.type != "cpu" or os.environ.get("LONGBERT_CPU_ENGINE", "auto") == "torch":
+        return precision
+    from longbert.openvino_runtime import available
+
+    return "openvino" if available() else precision
 
 
 def cpu_has_bf16() -> bool:
@@ -48,13 +61,14 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
     """The autocast dtype for a precision; None means full fp32.
 
     auto: bf16 on CUDA cards with bf16 (else fp16) and on CPUs with native bf16; fp32 elsewhere.
-    int8 (CPU only) runs without autocast: its matrix products are int8 in ONNX Runtime (longbert.quantized).
+    int8 and openvino (CPU only) run without torch autocast: in ONNX Runtime (int8 matrix products,
+    longbert.quantized) or OpenVINO (bf16 where the CPU has it, else fp32; longbert.openvino_runtime).
     """
     if precision not in PRECISIONS:
         raise LongbertError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
-    if precision == "int8" and device.type != "cpu":
-        raise LongbertError("int8 is the CPU path (ONNX Runtime); on this device use auto, bf16 or fp32")
-    if precision in ("fp32", "int8") or device.type == "mps":
+    if precision in ENGINES and device.type != "cpu":
+        raise LongbertError(f"{precision} is a CPU path; on this device use auto, bf16 or fp32")
+    if precision in ("fp32", *ENGINES) or device.type == "mps":
         return None
     if precision == "bf16":
         return torch.bfloat16
@@ -77,7 +91,7 @@ class Runtime:
     GPUs); train_batch_tokens: per training pass, which also holds activations for the backward pass.
     pad_multiple: batch widths are rounded up to it (64 on CUDA, where cuDNN attention builds a plan for each
     new width: the first pass over the IMDB test split took 7.4 s unrounded, 1.9 s rounded).
-    int8: score with the model quantized to int8 in ONNX Runtime (CPU only).
+    engine: what runs the model: torch, onnxruntime (the model quantized to int8) or openvino (CPU only).
     """
 
     device: torch.device
@@ -86,7 +100,11 @@ class Runtime:
     batch_tokens: int
     train_batch_tokens: int
     pad_multiple: int
-    int8: bool = False
+    engine: str = "torch"
+
+    @property
+    def int8(self) -> bool:
+        return self.engine == "onnxruntime"
 
     def with_options(self, batch_tokens: int | None = None, pad_multiple: int | None = None) -> Runtime:
         """The same runtime with a batch budget or pad multiple overridden (None keeps the default)."""
@@ -121,7 +139,7 @@ def runtime_for(
         batch_tokens=262_144 if device.type != "cpu" else 2048,
         train_batch_tokens=16_384 if device.type != "cpu" else 2048,
         pad_multiple=64 if cuda else 1,
-        int8=precision == "int8",
+        engine=ENGINES.get(precision, "torch"),
     )
 
 

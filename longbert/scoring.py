@@ -3,7 +3,8 @@
 Chunks of all texts are sorted by length and cut into batches whose padded size stays under a
 token budget, so memory is bounded whatever the texts' lengths and padding is minimal. A Scorer
 is anything that maps Chunks to raw outputs (logits) [n_chunks, n_outputs]: ModelScorer runs a
-model; the evaluation's cache and the benchmark's variants are scorers too.
+torch model, ArrayScorer a compiled one (ONNX Runtime, OpenVINO); the evaluation's cache and the
+benchmark's variants are scorers too.
 """
 
 from __future__ import annotations
@@ -159,3 +160,24 @@ class ModelScorer:
     def __call__(self, chunks: Chunks, *, progress: bool = False) -> torch.Tensor:
         return score_chunks(self.model, chunks.ids, self.special, self.runtime, pad_to=self.pad_to, progress=progress,
                             meter=self.meter)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ArrayScorer:
+    """Scores chunks with a compiled model, run(input_ids, attention_mask) -> logits on numpy arrays (ONNX Runtime,
+    OpenVINO), in the same length-sorted, token-budgeted batches as ModelScorer."""
+
+    run: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    special: SpecialTokens
+    runtime: Runtime
+    num_labels: int
+    pad_to: int | None = None
+    meter: Meter | None = None
+
+    def __call__(self, chunks: Chunks, *, progress: bool = False) -> torch.Tensor:
+        out = np.zeros((len(chunks), self.num_labels), dtype=np.float32)
+        batches = padded_batches(chunks.ids, self.special, self.runtime, pad_to=self.pad_to, progress=progress,
+                                 meter=self.meter)  # fmt: skip
+        for index, ids, mask in batches:
+            out[index] = self.run(ids.numpy(), mask.numpy())
+        return torch.from_numpy(out)

@@ -26,7 +26,7 @@ from longbert.errors import LongbertError
 from longbert.files import fresh_dir, replace_dir, write_text_atomic
 from longbert.loading import load_pretrained, quiet_transformers
 from longbert.pooling import check_pooling, pool
-from longbert.runtime import Runtime, describe_device, resolve_device, software_versions
+from longbert.runtime import ENGINES, Runtime, describe_device, resolve_device, software_versions
 from longbert.scoring import padded_batches
 from longbert.settings import Settings, save_settings
 from longbert.tasks import Task, check_threshold, label_targets, task_type
@@ -78,8 +78,9 @@ class TrainConfig:
             raise LongbertError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
         if self.save_dtype not in ("float32", "float16", "bfloat16"):
             raise LongbertError(f"save_dtype must be float32, float16 or bfloat16, got {self.save_dtype!r}")
-        if self.precision == "int8":
-            raise LongbertError("int8 is an inference path (gradients need float weights): train in auto, bf16 or fp32")
+        if self.precision in ENGINES:
+            raise LongbertError(f"{self.precision} is an inference path (training runs in torch): train in auto, bf16 "
+                                "or fp32")  # fmt: skip
 
     @property
     def settings(self) -> Settings:

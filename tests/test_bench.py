@@ -13,11 +13,12 @@ def test_quick_benchmark_runs_and_agrees(tmp_path, model_dir):
     out = tmp_path / "table.md"
     command = [sys.executable, "-m", "bench", "--model", str(model_dir), "--data", "sample", "--texts", "6",
                "--baseline-texts", "3", "--long", "700", "--precision", "fp32", "--out", str(out),
-               "--methods", "article,belt,longbert,longbert-serial"]  # fmt: skip
+               "--methods", "article,belt,longbert,longbert-serial,longbert-openvino"]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    for method in ("belt", "longbert", "longbert-serial"):
+    for method in ("belt", "longbert", "longbert-serial", "longbert-openvino"):
         assert f"agreement: {method} vs article" in done.stderr
+    assert "fp32 GEMM" in out.read_text().splitlines()[0], "the machine's own rate, measured in the run"
     lines = [line for line in out.read_text().splitlines() if line.startswith("|")]
     header = [cell.strip() for cell in lines[0].strip("|").split("|")]
     rows = {}
@@ -31,6 +32,8 @@ def test_quick_benchmark_runs_and_agrees(tmp_path, model_dir):
     article = rows["IMDB test x6", "article"]
     assert article[ratio] == "1.00" and article[model_rate] == "-", "the baseline is 1x and has no model rate"
     assert float(rows["IMDB test x6", "longbert"][ratio]) > 0 and rows["IMDB test x6", "longbert"][model_rate] != "-"
+    share = next(h for h in header if "GEMM" in h)
+    assert article[share] == "-" and rows["IMDB test x6", "longbert-openvino"][share].endswith("%")
 
 
 def test_unknown_method_is_one_line_error(model_dir):

@@ -12,9 +12,9 @@ from conftest import save_tiny_model, tiny_bert
 from longbert import LongTextClassifier
 from longbert.cli import main
 from longbert.errors import LongbertError
-from longbert.quantized import OnnxScorer, export_onnx, int8_session, onnx_session
+from longbert.quantized import export_onnx, int8_session, onnx_session
 from longbert.runtime import autocast_dtype, cpu_instruction_set
-from longbert.scoring import collate
+from longbert.scoring import ArrayScorer, collate
 from longbert.training import TrainConfig
 
 REVIEWS = [
@@ -48,7 +48,7 @@ def test_onnx_export_matches_torch_on_shapes_unlike_its_example(tmp_path, classi
 def test_int8_classifier_agrees_with_fp32(varied_dir):
     fp32 = LongTextClassifier.from_pretrained(varied_dir, device="cpu", precision="fp32")
     int8 = LongTextClassifier.from_pretrained(varied_dir, device="cpu", precision="int8")
-    assert int8.precision_name == "int8 (ONNX Runtime)" and isinstance(int8.scorer, OnnxScorer)
+    assert int8.precision_name == "int8 (ONNX Runtime)" and isinstance(int8.scorer, ArrayScorer)
     assert int8.runtime.autocast is None and int8.runtime.int8
     exact, fast = fp32.predict(REVIEWS), int8.predict(REVIEWS)
     assert [len(p.chunks) for p in fast] == [len(p.chunks) for p in exact]
@@ -61,7 +61,7 @@ def test_int8_classifier_agrees_with_fp32(varied_dir):
 def test_int8_pads_to_max_length_when_asked(varied_dir):
     int8 = LongTextClassifier.from_pretrained(varied_dir, device="cpu", precision="int8")
     padded = int8.scorer_with(padding="max_length")
-    assert isinstance(padded, OnnxScorer) and padded.pad_to == int8.max_length
+    assert isinstance(padded, ArrayScorer) and padded.pad_to == int8.max_length
     a = int8.predict(REVIEWS[:2])
     b = int8.predict(REVIEWS[:2], padding="max_length")
     for x, y in zip(a, b):
@@ -83,7 +83,7 @@ def test_int8_serves_regression_and_many_classes(tokenizer, num_labels):
 
 
 def test_int8_is_refused_off_the_cpu_and_in_training():
-    with pytest.raises(LongbertError, match="int8 is the CPU path"):
+    with pytest.raises(LongbertError, match="int8 is a CPU path"):
         autocast_dtype(torch.device("cuda"), "int8")
     with pytest.raises(LongbertError, match="int8 is an inference path"):
         TrainConfig(precision="int8").validate()
