@@ -75,7 +75,7 @@ def _add_chunking_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--precision",
         default="auto",
-        help="auto (bf16 on CUDA; on a CPU OpenVINO where installed, else bf16 on CPUs with native bf16), fp32, "
+        help="auto (bf16 on CUDA; on CPUs with native bf16 OpenVINO where installed, else bf16 autocast), fp32, "
         "bf16, fp16, int8 (CPU, ONNX Runtime) or openvino (CPU)",
     )
 

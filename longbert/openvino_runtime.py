@@ -1,10 +1,10 @@
 """The OpenVINO CPU path: the model exported to ONNX, converted to OpenVINO's format and compiled for this CPU.
 
-Chosen by measurement (bench/RESULTS.md, "CPU runtimes"): on a 2-core AVX-512-BF16 EPYC, OpenVINO in bf16
-scored IMDB chunks 1.11x as fast as torch's bf16 autocast, and in fp32 1.03x torch fp32 (answers equal to 2e-5);
-with both capped at AVX2 (ONEDNN_MAX_CPU_ISA, ATEN_CPU_CAPABILITY, MKL_ENABLE_INSTRUCTIONS) 1.24x torch fp32.
-It computes in bf16 where the CPU multiplies bf16 natively, else fp32. The conversion takes a few seconds and is
-cached on disk, keyed by the weights, beside the int8 cache (LONGBERT_CACHE).
+Chosen by measurement (bench/RESULTS.md, "CPU runtimes"): on a 2-core AVX-512-BF16 EPYC, OpenVINO in bf16 scored
+500 IMDB test reviews 1.2-1.4x as fast as torch's bf16 autocast (3.7-4.2x the article's loop), with 3,000 reviews'
+accuracy within 0.1 point of fp32; in fp32, and with the CPU held to AVX2, it measured no faster than torch, so auto
+takes it only where the CPU multiplies bf16 natively (longbert.runtime.loading_precision). The conversion takes a
+few seconds and is cached on disk, keyed by the weights, beside the int8 cache (LONGBERT_CACHE).
 """
 
 from __future__ import annotations

@@ -42,9 +42,13 @@ ENGINES = {"int8": "onnxruntime", "openvino": "openvino"}
 
 def loading_precision(precision: str, device: torch.device) -> str:
     """The precision a model loaded for inference runs in: auto on a CPU takes the fastest engine measured that keeps
-    answers (OpenVINO, where it is installed: bench/RESULTS.md "CPU runtimes"), unless LONGBERT_CPU_ENGINE=torch;
-    anything else as asked. Training builds its classifier directly and stays in torch."""
+    answers (bench/RESULTS.md "CPU runtimes"): OpenVINO in bf16 on CPUs that multiply bf16 natively, where it is
+    installed; torch elsewhere (on AVX2 alone OpenVINO's fp32 measured no faster than torch's). LONGBERT_CPU_ENGINE=
+    torch keeps auto in torch; anything but auto is taken as asked. Training builds its classifier directly and
+    stays in torch."""
     if precision != "auto" or device.type != "cpu" or os.environ.get("LONGBERT_CPU_ENGINE", "auto") == "torch":
+        return precision
+    if not cpu_has_bf16():
         return precision
     from longbert.openvino_runtime import available
 
@@ -52,7 +56,10 @@ def loading_precision(precision: str, device: torch.device) -> str:
 
 
 def cpu_has_bf16() -> bool:
-    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX), where bf16 autocast about doubles speed."""
+    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX), where bf16 autocast about doubles speed; not
+    where torch's dispatch is held below AVX-512 (ATEN_CPU_CAPABILITY=avx2), as on an AVX2-only CPU."""
+    if not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
+        return False
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 

@@ -7,9 +7,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("LONGBERT_CACHE", tempfile.mkdtemp(prefix="longbert-test-cache-"))  # int8 conversions
-# auto on a CPU loads into OpenVINO where it is installed; most tests look inside torch's scoring (a slowed forward,
-# a counted batch), so they run auto's torch path, and tests/test_openvino.py runs OpenVINO and auto's choice of it.
-# LONGBERT_CPU_ENGINE=auto make test runs every test on the default a user gets.
+# auto on a CPU with native bf16 loads into OpenVINO where it is installed; most tests look inside torch's scoring
+# (a slowed forward, a counted batch), so they run auto's torch path, and tests/test_openvino.py runs OpenVINO and
+# auto's choice of it. LONGBERT_CPU_ENGINE=auto make test runs every test on the default a user gets.
 os.environ.setdefault("LONGBERT_CPU_ENGINE", "torch")
 
 from pathlib import Path

@@ -118,9 +118,12 @@ def test_the_sliders_settle_alike_and_stride_follows_chunk_size_back(model_dir):
     assert (size, stride, minimal, kept) == (510, 255, 1, back), "the boxes show what was last used"
 
 
-def test_a_newer_demo_request_stops_the_one_still_scoring(model_dir, monkeypatch):
+def test_a_newer_demo_request_stops_the_one_still_scoring(model_dir, monkeypatch, request):
     import threading
 
+    monkeypatch.setenv("LONGBERT_PRECISION", "fp32")  # torch's forward, slowed below, whatever engine auto picks
+    models.forget_models()
+    request.addfinalizer(models.forget_models)  # later tests load the model as auto picks it
     classifier = models.classifier_for(str(model_dir))
     real, started = classifier.model.forward, threading.Event()
 

@@ -96,11 +96,15 @@ def test_cli_predicts_with_openvino(capsys, tmp_path, varied_dir):
     assert json.loads(out.strip())["num_chunks"] > 1
 
 
-def test_auto_loads_into_openvino_on_a_cpu_unless_told_or_not_installed(monkeypatch, varied_dir):
+def test_auto_loads_into_openvino_on_a_bf16_cpu_unless_told_or_not_installed(monkeypatch, varied_dir):
+    import longbert.runtime as runtime
     from longbert.runtime import loading_precision
 
     monkeypatch.setenv("LONGBERT_CPU_ENGINE", "auto")
     cpu = torch.device("cpu")
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
+    assert loading_precision("auto", cpu) == "auto", "without native bf16 OpenVINO measured no faster: torch"
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: True)
     assert loading_precision("auto", cpu) == "openvino"
     assert LongTextClassifier.from_pretrained(varied_dir, device="cpu").runtime.engine == "openvino"
     assert loading_precision("fp32", cpu) == "fp32" and loading_precision("auto", torch.device("cuda")) == "auto"
