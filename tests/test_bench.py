@@ -57,3 +57,16 @@ def test_variants_agree_with_the_default_and_write_a_profile(tmp_path, model_dir
     assert not any("compiled" in name for name in rows), "compiling is asked for by name"
     with pytest.raises(SystemExit):
         main(["--model", str(model_dir), "--variants", "default;fastest"])
+
+
+@pytest.mark.slow
+def test_runtimes_bench_times_each_engine_against_torch_fp32(capsys, model_dir):
+    from bench.runtimes import main
+
+    main(["--model", str(model_dir), "--reviews", "4", "--engines", "ort-fp32,ov-f32"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("# ") and "threads" in lines[0]
+    rows = {row["engine"]: row for row in map(json.loads, lines[1:])}
+    assert list(rows) == ["torch-fp32", "ort-fp32", "ov-f32"], "torch fp32 first, as the reference"
+    assert all(row["tokens_per_s"] > 0 and row["labels_agree"] == 1.0 for row in rows.values())
+    assert rows["ov-f32"]["max_logit_diff"] < 1e-3, "fp32 engines give fp32's answers"
