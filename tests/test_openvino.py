@@ -34,6 +34,7 @@ def varied_dir(tmp_path_factory):
     return save_tiny_model(tmp_path_factory.mktemp("varied"), init=0.5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("num_labels", [1, 2, 5])
 def test_openvino_answers_equal_torch_fp32_for_every_output_shape(tmp_path, num_labels):
     directory = save_tiny_model(tmp_path / f"m{num_labels}", num_labels=num_labels, init=0.5)
@@ -58,6 +59,7 @@ def test_openvino_serves_threads_at_once_with_the_same_answers(varied_dir):
     assert all(answers == alone for answers in together)
 
 
+@pytest.mark.slow
 def test_openvino_conversion_is_cached_by_weights_and_rebuilt_when_damaged(monkeypatch, tmp_path, varied_dir,
                                                                            model_dir):  # fmt: skip
     monkeypatch.setenv("LONGBERT_CACHE", str(tmp_path))
