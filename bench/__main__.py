@@ -90,6 +90,16 @@ def model_tokens_per_s(classifier, encoded, batch_tokens: int | None) -> float:
     return sum(len(e) for e in encoded) / (time.perf_counter() - start)
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB: VmHWM, which a new program starts afresh (getrusage's ru_maxrss
+    survives exec, so a worker would report its parent's peak: every row the same), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration, ValueError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def worker(args: argparse.Namespace) -> None:
     """One method, one input set, in this process: prints a JSON line of its numbers."""
     classifier = load(args.model, args.device, args.precision)
@@ -99,12 +109,12 @@ def worker(args: argparse.Namespace) -> None:
     synchronize(classifier)
     if classifier.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_before = peak_rss_mb()
     start = time.perf_counter()
     probs = run_method(args.method, classifier, texts, args.batch_tokens)
     synchronize(classifier)
     seconds = time.perf_counter() - start
-    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_rss = peak_rss_mb()
     peak_cuda = torch.cuda.max_memory_allocated() / 2**20 if classifier.device.type == "cuda" else None
     encoded = classifier.encode(texts, spans=False)
     tokens = sum(len(e) for e in encoded)
@@ -119,7 +129,7 @@ def worker(args: argparse.Namespace) -> None:
             model_tokens_per_s(classifier, encoded, args.batch_tokens) if args.method.startswith("longbert") else None
         ),
         "peak_rss_mb": peak_rss,
-        "rss_before_mb": rss_before / 1024,
+        "rss_before_mb": rss_before,
         "peak_cuda_mb": peak_cuda,
     }
     print(json.dumps(result))
