@@ -2,7 +2,8 @@
 
     python -m bench.runtimes --data ../shared/data/imdb --reviews 150 --engines torch-fp32,torch-bf16,ort-int8,ov-bf16
 
-Engines: torch-fp32, torch-bf16 (autocast), ort-fp32 and ort-int8 (ONNX Runtime: the exported graph, and today's
+Engines: torch-fp32, torch-bf16 (autocast), torch-compile-fp32 and -bf16 (torch.compile, dynamic shapes; the
+warm-up pass compiles), ort-fp32 and ort-int8 (ONNX Runtime: the exported graph, and today's
 dynamic int8), ov-f32 and ov-bf16 (OpenVINO), ov-int8-weights (NNCF weight compression, f32 activations) and
 ov-int8-static (NNCF post-training quantization calibrated on 60 training reviews). Each is timed as the best of two
 passes after a warm-up; run it under ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 to
@@ -26,8 +27,8 @@ from longbert.quantized import export_int8, export_onnx, onnx_runner, onnx_sessi
 from longbert.runtime import cpu_instruction_set
 from longbert.scoring import padded_batches
 
-ENGINES = ("torch-fp32", "torch-bf16", "ort-fp32", "ort-int8", "ov-f32", "ov-bf16", "ov-int8-weights",
-           "ov-int8-static")  # fmt: skip
+ENGINES = ("torch-fp32", "torch-bf16", "torch-compile-fp32", "torch-compile-bf16", "ort-fp32", "ort-int8", "ov-f32",
+           "ov-bf16", "ov-int8-weights", "ov-int8-static")  # fmt: skip
 
 
 def openvino_runner(classifier, onnx: Path, engine: str, calibration: list):
@@ -57,12 +58,13 @@ def openvino_runner(classifier, onnx: Path, engine: str, calibration: list):
 def runner(classifier, engine: str, workdir: Path, calibration: list):
     """run(ids, mask) -> logits of one engine."""
     if engine.startswith("torch"):
-        autocast = torch.bfloat16 if engine == "torch-bf16" else None
+        autocast = torch.bfloat16 if engine.endswith("bf16") else None
+        model = torch.compile(classifier.model, dynamic=True) if "compile" in engine else classifier.model
 
         def run(ids, mask):
             with torch.inference_mode(), torch.autocast("cpu", dtype=autocast, enabled=autocast is not None):
                 ids, mask = torch.from_numpy(ids), torch.from_numpy(mask)
-                return classifier.model(input_ids=ids, attention_mask=mask).logits.float().numpy()
+                return model(input_ids=ids, attention_mask=mask).logits.float().numpy()
 
         return run
     if engine == "ort-int8":
