@@ -1,13 +1,21 @@
 """Content, not names: digests of what longbert reuses or resumes, so a changed input, retrained weights or a
-damaged file is noticed instead of trusted. One helper for collections, the evaluation cache and the int8 cache."""
+damaged file is noticed instead of trusted. One helper for collections, the evaluation cache, and the converted
+models of the int8 and OpenVINO paths (cached_build)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 import torch
+
+from longbert.files import copy_atomic, write_text_atomic
+
+T = TypeVar("T")
 
 BLOCK = 1 << 20
 
@@ -41,3 +49,31 @@ def weights_digest(model: torch.nn.Module) -> str:
 def input_identity(files: Iterable[Path]) -> str:
     """A digest of input files' paths, sizes and modification times: cheap, and changed by any edit or swap."""
     return digest(f"{p.resolve()}\0{p.stat().st_size}\0{p.stat().st_mtime_ns}\n".encode() for p in files)
+
+
+def files_digest(paths: Iterable[Path]) -> str:
+    """The digests of files, one a line (one file's is its file_digest)."""
+    return "\n".join(file_digest(path) for path in paths)
+
+
+def cached_build(cached: Path, build: Callable[[Path], Path], load: Callable[[Path], T], *,
+                 companions: tuple[str, ...] = (), prefix: str = "longbert-") -> T:  # fmt: skip
+    """load(file) of a file built once and kept at `cached` (with its companions: the same name with those suffixes),
+    trusted only while the digest written beside it matches them; else build(directory) returns it built afresh in
+    a temporary directory, it is loaded and kept (an unwritable cache only costs the next load its build)."""
+    recorded = cached.with_suffix(".digest")
+    kept = [cached, *(cached.with_suffix(suffix) for suffix in companions)]
+    with contextlib.suppress(OSError, RuntimeError):  # none, damaged, replaced or unreadable: built again
+        if recorded.read_text().strip() == files_digest(kept):
+            return load(cached)
+    with tempfile.TemporaryDirectory(prefix=prefix) as directory:
+        built = build(Path(directory))
+        loaded = load(built)
+        made = [built, *(built.with_suffix(suffix) for suffix in companions)]
+        with contextlib.suppress(OSError):
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            for source, target in zip(made[1:], kept[1:]):
+                copy_atomic(source, target)
+            copy_atomic(built, cached)
+            write_text_atomic(recorded, files_digest(made) + "\n")
+        return loaded

@@ -10,17 +10,15 @@ few seconds and is cached on disk, keyed by the weights, beside the int8 cache (
 from __future__ import annotations
 
 import contextlib
-import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from longbert.digests import digest, file_digest, weights_digest
+from longbert.digests import cached_build, digest, weights_digest
 from longbert.encoding import SpecialTokens
 from longbert.errors import LongbertError
-from longbert.files import copy_atomic, write_text_atomic
 from longbert.quantized import cache_dir as int8_cache_dir
 from longbert.quantized import export_onnx
 from longbert.runtime import cpu_has_bf16
@@ -55,31 +53,20 @@ def model_key(model: torch.nn.Module, special: SpecialTokens) -> str:
     return digest(["\n".join(extra).encode()])
 
 
-def files_digest(xml: Path) -> str:
-    """One digest of a converted model's two files (graph and weights)."""
-    return digest([file_digest(xml).encode(), file_digest(xml.with_suffix(".bin")).encode()])
-
-
 def converted(model: torch.nn.Module, special: SpecialTokens):
-    """The model in OpenVINO's format: from the cache when this model was converted before (checked against the
-    digest written beside it), else exported, converted and cached (an unwritable cache only costs the next load)."""
+    """The model in OpenVINO's format (graph .xml and weights .bin): from the cache when this model was converted
+    before (checked against the digest written beside it), else exported, converted and cached."""
     ov = openvino_module()
-    core = ov.Core()
-    cached = cache_dir() / f"{model_key(model, special)}.xml"
-    recorded = cached.with_suffix(".digest")
-    with contextlib.suppress(OSError, RuntimeError):
-        if recorded.read_text().strip() == files_digest(cached):
-            return core.read_model(str(cached))
-    with tempfile.TemporaryDirectory(prefix="longbert-openvino-") as directory:
-        exported = export_onnx(model, special, Path(directory) / "model.onnx")
-        built = Path(directory) / "model.xml"
+
+    def build(directory: Path) -> Path:
+        exported = export_onnx(model, special, directory / "model.onnx")
+        built = directory / "model.xml"
         ov.save_model(ov.convert_model(str(exported)), str(built), compress_to_fp16=False)
-        with contextlib.suppress(OSError):
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            copy_atomic(built.with_suffix(".bin"), cached.with_suffix(".bin"))
-            copy_atomic(built, cached)
-            write_text_atomic(recorded, files_digest(built) + "\n")
-        return core.read_model(str(built))
+        return built
+
+    cached = cache_dir() / f"{model_key(model, special)}.xml"
+    return cached_build(cached, build, lambda path: ov.Core().read_model(str(path)), companions=(".bin",),
+                        prefix="longbert-openvino-")  # fmt: skip
 
 
 def inference_precision() -> str:

@@ -7,20 +7,17 @@ agreed with fp32 on 98.3% of chunk labels and ran about 27% faster; PyTorch's ea
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from longbert.digests import digest, file_digest, weights_digest
+from longbert.digests import cached_build, digest, weights_digest
 from longbert.encoding import SpecialTokens
 from longbert.errors import LongbertError
-from longbert.files import copy_atomic, write_text_atomic
 from longbert.scoring import collate
 
 INSTALL_HINT = "the int8 path needs onnxruntime and onnx: pip install 'longbert[int8]'"
@@ -113,18 +110,8 @@ def int8_session(model: torch.nn.Module, special: SpecialTokens, threads: int | 
     except ImportError as error:
         raise LongbertError(INSTALL_HINT) from error
     cached = cache_dir() / f"{model_key(model, special)}.onnx"
-    recorded = cached.with_suffix(".digest")  # the cached file's own digest, written beside it
-    with contextlib.suppress(OSError):
-        if recorded.read_text().strip() == file_digest(cached):
-            return onnx_session(cached, threads)
-    with tempfile.TemporaryDirectory(prefix="longbert-int8-") as directory:  # none, damaged or replaced: rebuilt
-        built = export_int8(model, special, Path(directory))
-        session = onnx_session(built, threads)
-        with contextlib.suppress(OSError):  # an unwritable cache only costs the next load its conversion
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            copy_atomic(built, cached)
-            write_text_atomic(recorded, file_digest(built) + "\n")
-        return session
+    return cached_build(cached, lambda directory: export_int8(model, special, directory),
+                        lambda path: onnx_session(path, threads), prefix="longbert-int8-")  # fmt: skip
 
 
 def onnx_runner(session):
