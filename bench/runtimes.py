@@ -23,6 +23,7 @@ import torch
 
 from longbert import Chunking, LongTextClassifier, chunk
 from longbert.data import load_imdb
+from longbert.openvino_runtime import compile_for_cpu, openvino_runner
 from longbert.quantized import export_int8, export_onnx, onnx_runner, onnx_session
 from longbert.runtime import cpu_instruction_set
 from longbert.scoring import padded_batches
@@ -31,8 +32,9 @@ ENGINES = ("torch-fp32", "torch-bf16", "torch-compile-fp32", "torch-compile-bf16
            "ov-bf16", "ov-int8-weights", "ov-int8-static")  # fmt: skip
 
 
-def openvino_runner(classifier, onnx: Path, engine: str, calibration: list):
-    """run(ids, mask) of the model in OpenVINO: f32 or bf16, or with NNCF's int8 weights or static int8."""
+def openvino_engine(onnx: Path, engine: str, calibration: list):
+    """run(ids, mask) of the model in OpenVINO: f32 or bf16, or with NNCF's int8 weights or static int8, compiled and
+    run as longbert's OpenVINO path does."""
     import openvino as ov
 
     model = ov.convert_model(str(onnx))
@@ -44,15 +46,7 @@ def openvino_runner(classifier, onnx: Path, engine: str, calibration: list):
         else:
             model = nncf.quantize(model, nncf.Dataset(calibration), model_type=nncf.ModelType.TRANSFORMER,
                                   subset_size=len(calibration))  # fmt: skip
-    config = {"INFERENCE_NUM_THREADS": torch.get_num_threads(), "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1,
-              "INFERENCE_PRECISION_HINT": "bf16" if engine == "ov-bf16" else "f32"}  # fmt: skip
-    request = ov.Core().compile_model(model, "CPU", config).create_infer_request()
-
-    def run(ids, mask):
-        request.infer({"input_ids": ids, "attention_mask": mask})
-        return request.get_output_tensor(0).data.copy()
-
-    return run
+    return openvino_runner(compile_for_cpu(model, "bf16" if engine == "ov-bf16" else "f32"))
 
 
 def runner(classifier, engine: str, workdir: Path, calibration: list):
@@ -72,7 +66,7 @@ def runner(classifier, engine: str, workdir: Path, calibration: list):
     onnx = export_onnx(classifier.model, classifier.special, workdir / "model.onnx")
     if engine == "ort-fp32":
         return onnx_runner(onnx_session(onnx))
-    return openvino_runner(classifier, onnx, engine, calibration)
+    return openvino_engine(onnx, engine, calibration)
 
 
 def main(argv: list[str] | None = None) -> None:

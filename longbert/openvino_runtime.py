@@ -74,16 +74,21 @@ def inference_precision() -> str:
     return "bf16" if cpu_has_bf16() else "f32"
 
 
-def compiled_model(model: torch.nn.Module, special: SpecialTokens, threads: int | None = None):
-    """The model compiled for this CPU by OpenVINO: latency-minded, one stream, torch's thread count unless told."""
-    ov = openvino_module()
+def compile_for_cpu(converted_model, precision: str, threads: int | None = None):
+    """A model in OpenVINO's format compiled for this CPU in precision (bf16 or f32): latency-minded, one stream,
+    torch's thread count unless told."""
     config = {
         "INFERENCE_NUM_THREADS": threads or torch.get_num_threads(),
         "PERFORMANCE_HINT": "LATENCY",
         "NUM_STREAMS": 1,
-        "INFERENCE_PRECISION_HINT": inference_precision(),
+        "INFERENCE_PRECISION_HINT": precision,
     }
-    return ov.Core().compile_model(converted(model.float().eval(), special), "CPU", config)
+    return openvino_module().Core().compile_model(converted_model, "CPU", config)
+
+
+def compiled_model(model: torch.nn.Module, special: SpecialTokens, threads: int | None = None):
+    """The model compiled for this CPU by OpenVINO, in bf16 where the CPU has it, else f32 (inference_precision)."""
+    return compile_for_cpu(converted(model.float().eval(), special), inference_precision(), threads)
 
 
 def openvino_runner(compiled):
