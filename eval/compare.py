@@ -114,15 +114,6 @@ def reliability(results: Results, settings: list[str]) -> dict[str, dict]:
     return {s: calibration(results.task, results.targets, results.outputs(s)) for s in settings}
 
 
-def claimed(results: Results) -> str:
-    """What a set's reliability diagram bins: P(the second label) for two classes, else the top class's or every
-    label's probability."""
-    task, labels = results.task, results.task.labels
-    if task.activation == "sigmoid":
-        return "P(label), every label"
-    return f"P({labels[1]})" if len(labels) == 2 else "top class probability"
-
-
 def aligned(a: Results, b: Results) -> tuple[np.ndarray, np.ndarray]:
     """Row positions of the reviews two results sets share, in A's order: by (label, review_id), since IMDB's
     review ids repeat across labels (each split has a negative and a positive review 0, 1, ...)."""

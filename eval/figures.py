@@ -343,9 +343,10 @@ def ab_figure(result: dict, name_a: str, name_b: str) -> go.Figure:
     return figure
 
 
-def reliability_figure(curves: dict[str, dict], what: str = "P(class 1)") -> go.Figure:
-    """Reliability diagram: for each setting (name -> eval.metrics.reliability_bins) the observed frequency against
-    the mean prediction per bin, marker area by n, its ECE in the legend; on the diagonal a setting is calibrated."""
+def reliability_figure(curves: dict[str, dict]) -> go.Figure:
+    """Reliability diagram: for each setting (name -> eval.metrics.calibration) the observed frequency against the
+    mean prediction per bin, marker area by n, its ECE in the legend; on the diagonal a setting is calibrated."""
+    what = next((bins["what"] for bins in curves.values() if bins), "probability")
     figure = go.Figure()
     figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="calibrated", hoverinfo="skip",
                                 line={"color": GREY, "dash": "dot", "width": 1}))  # fmt: skip
@@ -391,7 +392,7 @@ def all_figures(results: Results) -> dict[str, go.Figure]:
     figures["lengths"] = length_figure(compare.by_length(results, shown), metric)
     if not results.task.values:
         pair = list(dict.fromkeys(shown[:2]))
-        figures["calibration"] = reliability_figure(compare.reliability(results, pair), compare.claimed(results))
+        figures["calibration"] = reliability_figure(compare.reliability(results, pair))
     return figures
 
 

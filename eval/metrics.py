@@ -74,16 +74,17 @@ def reliability_bins(probabilities: np.ndarray, outcomes: np.ndarray, bins: int 
 
 
 def calibration(task: Task, targets: np.ndarray, outputs: np.ndarray) -> dict:
-    """reliability_bins of what a task's outputs claim: P(class 1) for two classes, the top class's probability
-    (against being right) for more, every label's probability for multi-label; empty for values (regression)."""
+    """reliability_bins of what a task's outputs claim, and what that is in words ("what"): P(class 1) for two
+    classes, the top class's probability (against being right) for more, every label's probability for
+    multi-label; empty for values (regression). The one place that decides what ECE measures."""
     if task.values:
         return {}
     targets = np.asarray(targets)
     if task.activation == "sigmoid":
-        return reliability_bins(outputs, targets > 0.5)
+        return reliability_bins(outputs, targets > 0.5) | {"what": "P(label), every label"}
     if outputs.shape[1] == 2:
-        return reliability_bins(outputs[:, 1], targets == 1)
-    return reliability_bins(outputs.max(1), outputs.argmax(1) == targets)
+        return reliability_bins(outputs[:, 1], targets == 1) | {"what": f"P({task.labels[1]})"}
+    return reliability_bins(outputs.max(1), outputs.argmax(1) == targets) | {"what": "top class probability"}
 
 
 def binary_metrics(labels: np.ndarray, positive: np.ndarray) -> dict:
@@ -104,7 +105,6 @@ def binary_metrics(labels: np.ndarray, positive: np.ndarray) -> dict:
         "roc_auc": roc_auc_score(labels, positive) if both_classes else math.nan,
         "log_loss": log_loss(labels, positive, labels=[0, 1]) if n else math.nan,
         "brier": brier_score_loss(labels, positive, pos_label=1) if n else math.nan,
-        "ece": reliability_bins(positive, labels == 1)["ece"],
         "confusion": confusion_matrix(labels, predicted, labels=[0, 1]).tolist() if n else [[0, 0], [0, 0]],
     }
 
@@ -124,7 +124,6 @@ def class_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict:
         "accuracy_high": high,
         "f1": f1_score(labels, predicted, average="macro", labels=list(range(k)), zero_division=0.0) if n else math.nan,
         "log_loss": log_loss(labels, np.clip(probabilities, 1e-7, 1), labels=list(range(k))) if n else math.nan,
-        "ece": reliability_bins(probabilities.max(1), predicted == labels)["ece"],
     }
 
 
@@ -149,7 +148,6 @@ def multi_label_metrics(targets: np.ndarray, probabilities: np.ndarray, threshol
         "hamming_loss": hamming_loss(targets, chosen) if n else math.nan,
         "roc_auc": float(np.nanmean(aucs)) if not all(math.isnan(a) for a in aucs) else math.nan,
         "roc_auc_per_label": aucs,
-        "ece": reliability_bins(probabilities, targets)["ece"],
     }
 
 
@@ -225,9 +223,15 @@ RICH_METRICS = {
 
 
 def task_metrics(task: Task, targets: np.ndarray, outputs: np.ndarray) -> dict:
-    """The metrics of a task for pooled outputs [n, C] against targets (labels, multi-hot rows or values)."""
+    """The metrics of a task for pooled outputs [n, C] against targets (labels, multi-hot rows or values), with the
+    expected calibration error for the built-in tasks that give probabilities."""
     rich = RICH_METRICS.get(task.name)
-    return rich(task, targets, outputs) if rich else task.metrics(targets, outputs)
+    if not rich:
+        return task.metrics(targets, outputs)
+    metrics = rich(task, targets, outputs)
+    if not task.values:
+        metrics["ece"] = calibration(task, targets, outputs)["ece"]
+    return metrics
 
 
 def paired(task: Task, this: np.ndarray, baseline: np.ndarray) -> dict:

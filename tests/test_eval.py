@@ -18,6 +18,7 @@ from eval.metrics import (
     length_bucket,
     paired_correct,
     reliability_bins,
+    task_metrics,
     wilson_interval,
 )
 from eval.results import load_results
@@ -100,7 +101,10 @@ def test_expected_calibration_error_on_known_bins():
     assert bins["observed"] == pytest.approx([0.5, 1.0])
     assert bins["ece"] == pytest.approx((2 * 0.35 + 2 * 0.05) / 4)
     assert reliability_bins(np.array([0.05, 0.95]), np.array([0, 1]))["ece"] == pytest.approx(0.05)
-    assert binary_metrics(np.array([0, 1]), np.array([0.05, 0.95]))["ece"] == pytest.approx(0.05)
+    from longbert.tasks import SingleLabel
+
+    two = np.array([[0.95, 0.05], [0.05, 0.95]])
+    assert task_metrics(SingleLabel(("NEGATIVE", "POSITIVE"), 0.5), np.array([0, 1]), two)["ece"] == pytest.approx(0.05)
 
 
 def test_plan_has_head_first_and_every_pooling():

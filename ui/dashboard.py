@@ -280,7 +280,7 @@ def ab_calibration(label_a: str, setting_a: str, label_b: str, setting_b: str):
                   f"B {setting_b}": compare.reliability(b, [setting_b])[setting_b]}  # fmt: skip
     except (LongbertError, KeyError):
         return None
-    return figures.reliability_figure(curves, compare.claimed(a))
+    return figures.reliability_figure(curves)
 
 
 def review_text(review_id, *sets: Results, label=None) -> str | None:
