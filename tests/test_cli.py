@@ -242,3 +242,13 @@ def test_train_flags_default_to_train_config_and_set_its_fields(capsys):
     code, help_text, _ = run(capsys, "train", "--help")
     assert code == 0
     assert f"(default {TrainConfig().learning_rate})" in help_text and f"(default {TrainConfig().epochs})" in help_text
+
+
+@pytest.mark.parametrize("precision", ["int8", "openvino"])
+def test_cli_predicts_with_each_cpu_engine(capsys, tmp_path, model_dir, precision):
+    review = tmp_path / "review.txt"
+    review.write_text(LONG_REVIEW)
+    code, out, err = run(capsys, "predict", str(review), "--model", str(model_dir), "--precision", precision, "--quiet")
+    assert code == 0, err
+    (line,) = out.strip().splitlines()
+    assert json.loads(line)["num_chunks"] > 1

@@ -3,7 +3,6 @@ computes in bf16), a conversion cached by the weights and rebuilt when damaged, 
 not apply."""
 
 import concurrent.futures
-import json
 import sys
 
 import numpy as np
@@ -12,7 +11,6 @@ import torch
 from conftest import save_tiny_model
 
 from longbert import LongTextClassifier, openvino_runtime
-from longbert.cli import main
 from longbert.errors import LongbertError
 from longbert.runtime import autocast_dtype
 from longbert.scoring import ArrayScorer
@@ -87,15 +85,6 @@ def test_openvino_is_refused_off_the_cpu_and_in_training_and_says_how_to_install
     assert not openvino_runtime.available()
     with pytest.raises(LongbertError, match=r"pip install 'longbert\[openvino\]'"):
         LongTextClassifier.from_pretrained(varied_dir, device="cpu", precision="openvino")
-
-
-def test_cli_predicts_with_openvino(capsys, tmp_path, varied_dir):
-    review = tmp_path / "review.txt"
-    review.write_text(REVIEWS[3])
-    code = main(["predict", str(review), "--model", str(varied_dir), "--precision", "openvino", "--quiet"])
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    assert json.loads(out.strip())["num_chunks"] > 1
 
 
 def test_auto_loads_into_openvino_on_a_bf16_cpu_unless_told_or_not_installed(monkeypatch, varied_dir):

@@ -1,7 +1,6 @@
 """The int8 CPU path: an ONNX export that matches torch on any batch shape, int8 answers close to fp32 for every task
 type, and clear errors where int8 does not apply."""
 
-import json
 import sys
 
 import numpy as np
@@ -10,7 +9,6 @@ import torch
 from conftest import save_tiny_model, tiny_bert
 
 from longbert import LongTextClassifier
-from longbert.cli import main
 from longbert.errors import LongbertError
 from longbert.quantized import export_onnx, int8_session, onnx_session
 from longbert.runtime import autocast_dtype, cpu_instruction_set
@@ -98,16 +96,6 @@ def test_int8_without_onnxruntime_says_how_to_install(monkeypatch, classifier):
 def test_instruction_set_names_torch_dispatch():
     found = cpu_instruction_set()
     assert found.split(" + ")[0] == torch.backends.cpu.get_cpu_capability()
-
-
-def test_cli_predicts_in_int8(capsys, tmp_path, varied_dir):
-    review = tmp_path / "review.txt"
-    review.write_text(REVIEWS[3])
-    code = main(["predict", str(review), "--model", str(varied_dir), "--precision", "int8", "--quiet"])
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    (line,) = out.strip().splitlines()
-    assert json.loads(line)["num_chunks"] > 1
 
 
 def test_int8_conversion_is_cached_by_weights(monkeypatch, tmp_path, varied_dir, model_dir):
