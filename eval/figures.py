@@ -198,9 +198,9 @@ def heatmap_figure(table, metric: str, pooling: str, minimal_share: str, bucket:
         best_name = table.loc[everything.idxmin() if lower else everything.idxmax(), "setting"]
         subtitle = [f"n = {n:,} reviews; best of all {len(everything)} settings:", best_name,
                     "outlined: can't be told from it (Holm, 5%)"]  # fmt: skip
-        near = [(i, j) for i, share in enumerate(cells.index) for j, size in enumerate(cells.columns)
-                if (row := lookup.get((share, size))) is not None and row[near_col]]  # fmt: skip
-        for i, j in near:
+        outlined = [(i, j) for i, share in enumerate(cells.index) for j, size in enumerate(cells.columns)
+                    if (row := lookup.get((share, size))) is not None and row[near_col]]  # fmt: skip
+        for i, j in outlined:
             figure.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5,
                              line={"color": ORANGE, "width": 2})  # fmt: skip
     where = "" if bucket == compare.ALL else f", {bucket}"
@@ -284,7 +284,7 @@ def cost_figure(table, metric: str, cost: str = "tokens_per_review") -> go.Figur
                                     marker={"color": KIND_COLOURS.get(kind, GREY), "size": 9,
                                             "symbol": symbols.get(name, "circle-open"),
                                             "line": {"width": 1, "color": "white"}},
-                                    text=rows["setting"], showlegend=kind == "truncation", legendrank=1,
+                                    text=rows["setting"], showlegend=kind == "truncation",
                                     hovertemplate="%{text}<br>%{x:.3g}: %{y:.4f}<extra></extra>"))  # fmt: skip
     kinds = [k for k in KIND_COLOURS if k != "truncation" and (table["kind"] == k).any()]
     poolings = [p for p in POOLING_SYMBOLS if (table.loc[~truncation, "pooling"] == p).any()]

@@ -69,8 +69,8 @@ def windows_1252(match: re.Match) -> str:
 
 
 def readable(text: str) -> str:
-    """Text as a person reads it: HTML line breaks as line breaks, other tags (those encoding blanks) removed,
-    Windows-1252 characters decoded as Latin-1 (IMDB's \\x97, \\x96, \\x85) shown as the characters they are."""
+    """Text as a person reads it: HTML line breaks as line breaks, other tags (those encoding blanks) removed, and
+    Windows-1252 characters that were read as Latin-1 (IMDB's \\x97, \\x96, \\x85) shown as the characters they are."""
     return C1.sub(windows_1252, MARKUP.sub("", BREAK.sub("\n", text)))
 
 
