@@ -163,7 +163,7 @@ class SingleLabel(Task):
 
     def words(self, prediction) -> tuple[str, str]:
         """The answer and how sure it is, in words."""
-        return prediction.label, f"{max(prediction.probabilities):.1%}"
+        return prediction.label, probability_text(max(prediction.probabilities), 1, percent=True)
 
     def validation_metric(self, outputs: np.ndarray, targets: np.ndarray) -> float:
         return float((predicted_classes(outputs) == targets).mean())
@@ -293,6 +293,20 @@ def as_value(outputs: Sequence[float]) -> float | tuple[float, ...]:
     """A regression answer: a float for a one-output model, else a tuple of its outputs."""
     values = tuple(float(v) for v in outputs)
     return values[0] if len(values) == 1 else values
+
+
+def probability_text(p: float, digits: int = 3, percent: bool = False) -> str:
+    """A probability to `digits` decimals (of a percentage, if percent), with more where fewer would round it onto or
+    across 0.5 (0.4996 reads 0.4996, never 0.500; 0.5004 reads 50.04%, never 50.0%): the side of 0.5 decides a
+    two-class answer."""
+    if p != p:
+        return "-"
+    for places in range(digits, digits + 6):
+        text = f"{p:.{places}%}" if percent else f"{p:.{places}f}"
+        shown = float(text.rstrip("%")) / (100 if percent else 1)
+        if p == 0.5 or (shown - 0.5) * (p - 0.5) > 0:
+            return text
+    return text
 
 
 def first_output(value: float | tuple[float, ...]) -> float:

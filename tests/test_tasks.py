@@ -253,3 +253,10 @@ def test_settings_in_the_older_form_still_load(tmp_path):
     (tmp_path / "longbert.json").write_text(json.dumps({"strategy": "middle"}))
     with pytest.raises(LongbertError, match="unknown strategy 'middle'"):
         load_settings(tmp_path)
+
+
+def test_probabilities_never_read_as_one_half_unless_they_are():
+    from longbert.tasks import probability_text
+
+    assert [probability_text(p) for p in (0.4996, 0.5004, 0.5, 0.123456)] == ["0.4996", "0.5004", "0.500", "0.123"]
+    assert [probability_text(p, 1, percent=True) for p in (0.5004, 0.49951, 0.666)] == ["50.04%", "49.95%", "66.6%"]

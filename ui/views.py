@@ -17,7 +17,7 @@ from eval.figures import BLUE, GREY, ORANGE
 from longbert import Prediction
 from longbert.encoding import MARKUP
 from longbert.pooling import TWO_CLASS_POOLING
-from longbert.tasks import first_output
+from longbert.tasks import first_output, probability_text
 
 
 def _color(positive: float) -> str:
@@ -39,18 +39,6 @@ def chunk_shades(prediction: Prediction, labels: list[str]) -> tuple[list[float]
     if task.activation == "softmax" and len(labels) == 2:
         return [c.probabilities[1] for c in chunks], f"P({labels[1]})"
     return [max(c.probabilities) for c in chunks], "top label's probability"
-
-
-def probability_text(p: float, digits: int = 3) -> str:
-    """A probability to `digits` decimals, with more where fewer would round it onto or across 0.5 (0.4996 reads
-    0.4996, never 0.500): the side of 0.5 decides a two-class answer."""
-    if p != p:
-        return "-"
-    for places in range(digits, 8):
-        text = f"{p:.{places}f}"
-        if p == 0.5 or (float(text) - 0.5) * (p - 0.5) > 0:
-            return text
-    return f"{p:.8f}"
 
 
 BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
