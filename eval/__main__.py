@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         from eval.run import evaluate, parse_grid, settings_space
         from longbert import LongTextClassifier
         from longbert.bundled import default_model
-        from longbert.data import balanced_sample, length_sample, load_imdb
+        from longbert.data import balanced_sample, fit_labels, length_sample, load_imdb
         from longbert.pooling import check_pooling
 
         if args.limit is not None and args.limit < 1:
@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         truncations = [t for t in args.truncations.split(",") if t]
         model = args.model or default_model()
         classifier = LongTextClassifier.from_pretrained(model, device=args.device, precision=args.precision)
-        frame = load_imdb(args.split, args.data, args.text_column, args.label_column)
+        frame = fit_labels(load_imdb(args.split, args.data, args.text_column, args.label_column), classifier.task,
+                           args.label_column)  # fmt: skip
         sample = length_sample if args.keep_lengths else balanced_sample
         frame = sample(frame, args.limit, args.seed) if args.limit is not None else frame
         meta = {"data": args.data or "stanfordnlp/imdb", "split": args.split, "limit": args.limit, "seed": args.seed}

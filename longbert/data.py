@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from longbert.errors import LongbertError, first_line
+from longbert.tasks import Task, label_targets
 
 HUB_ID = "stanfordnlp/imdb"
 SAMPLE = Path(__file__).parent / "data" / "imdb_test_sample.parquet"
@@ -52,22 +53,35 @@ def imdb_source(source: str | Path | None = None) -> str:
     return str(source or os.environ.get("LONGBERT_IMDB") or HUB_ID)
 
 
-def read_labelled(path: str | Path, text_column: str = "text", label_column: str = "label") -> pd.DataFrame:
+def read_labelled(
+    path: str | Path, text_column: str = "text", label_column: str = "label", shown: str | None = None
+) -> pd.DataFrame:
     """A labelled-text file (parquet, CSV, JSON lines) as a DataFrame with `text` and `label` columns.
 
-    Labels are kept as they are (integers, lists of labels, numbers): training checks them for its task.
+    Labels are kept as they are (integers, lists of labels, numbers): fit_labels reads them for a model's task.
+    shown: the file's name in messages (an upload's, not the server's copy).
     """
+    return labelled(read_table(path, shown), text_column, label_column, shown or str(path))
+
+
+READERS = {".parquet": pd.read_parquet, ".csv": pd.read_csv, ".jsonl": lambda p: pd.read_json(p, lines=True)}
+
+
+def read_table(path: str | Path, shown: str | None = None) -> pd.DataFrame:
+    """A parquet, CSV or JSON lines file as it is, or one line saying why it cannot be read (named as `shown`)."""
     path = Path(path)
-    readers = {".parquet": pd.read_parquet, ".csv": pd.read_csv, ".jsonl": lambda p: pd.read_json(p, lines=True)}
-    if path.suffix not in readers:
-        raise LongbertError(f"{path}: expected a .parquet, .csv or .jsonl file")
+    name = shown or str(path)
+    suffix = Path(name).suffix.lower() if shown else path.suffix
+    if suffix not in READERS:
+        raise LongbertError(f"{name}: expected a .parquet, .csv or .jsonl file")
     if not path.is_file():
-        raise LongbertError(f"no such data file: {path}")
+        raise LongbertError(f"no such data file: {name}")
     try:
-        frame = readers[path.suffix](path)
+        return READERS[suffix](path)
+    except UnicodeDecodeError as error:
+        raise LongbertError(f"{name} is not UTF-8 text: {error.reason} at byte {error.start}") from None
     except Exception as error:  # pandas and pyarrow raise many types for one cause: the file is not what it says
-        raise LongbertError(f"cannot read {path} as {path.suffix[1:]}: {first_line(error)}") from error
-    return labelled(frame, text_column, label_column, str(path))
+        raise LongbertError(f"cannot read {name} as {suffix[1:]}: {first_line(error)}") from error
 
 
 def labelled(frame: pd.DataFrame, text_column: str, label_column: str, where: str) -> pd.DataFrame:
@@ -77,6 +91,33 @@ def labelled(frame: pd.DataFrame, text_column: str, label_column: str, where: st
         raise LongbertError(f"{where} has no column(s) {', '.join(sorted(missing))}")
     frame = frame.drop(columns=[c for c in ("text", "label") if c in frame and c not in (text_column, label_column)])
     return frame.rename(columns={text_column: "text", label_column: "label"}).reset_index(drop=True)
+
+
+def fit_labels(frame: pd.DataFrame, task: Task, column: str = "label") -> pd.DataFrame:
+    """frame (texts checked) with its labels read through the model's task (class names matched to its labels
+    whatever their case, class ids in its range, lists of labels, or numbers) into the one form results keep; a
+    label column that does not fit the model is one line naming the mismatch, before any scoring (and before any
+    sampling, so the app and `python -m eval` draw the same sample)."""
+    if not len(frame):
+        raise LongbertError("there are no rows to evaluate")
+    texts = frame["text"].map(lambda t: isinstance(t, str))
+    if not texts.all():
+        raise LongbertError(f"row {int((~texts).to_numpy().argmax())}: the text column holds no text")
+    missing = frame["label"].isna() if frame["label"].dtype != object else frame["label"].map(_is_missing)
+    if missing.any():
+        raise LongbertError(f"row {int(missing.to_numpy().argmax())}: the {column} column is empty")
+    try:
+        _, _, targets = label_targets(frame["label"].tolist(), task.name, task.labels)
+    except LongbertError as error:
+        about = f"{task.short_name.replace('_', '-')}, labels {', '.join(task.labels)}"
+        raise LongbertError(f"the {column} column does not fit the model ({about}): {error}") from None
+    fitted = frame.copy()
+    fitted["label"] = task.label_values(targets)
+    return fitted
+
+
+def _is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
 
 
 def balanced_sample(frame: pd.DataFrame, n: int | None, seed: int = 0) -> pd.DataFrame:

@@ -116,6 +116,10 @@ class Task:
         """Whether a label column without a named task looks like this task's (lists, fractional numbers, ...)."""
         return False
 
+    def label_values(self, targets: np.ndarray) -> list | np.ndarray:
+        """A label column in the one form results keep: the targets as targets() gave them, a value per row."""
+        return list(targets)
+
     @classmethod
     def check_training(cls, targets: np.ndarray) -> None:
         """A one-line error where targets cannot train this task (one class only, say)."""
@@ -124,6 +128,18 @@ class Task:
 def predicted_classes(outputs: np.ndarray) -> np.ndarray:
     """Each text's class: P(class 1) >= 0.5 for two classes, else the most probable class."""
     return (outputs[:, 1] >= 0.5).astype(int) if outputs.shape[1] == 2 else outputs.argmax(1)
+
+
+def class_ids(values: list[str], labels: Sequence[str]) -> list[int]:
+    """Class names as ids of labels, matched whatever their case; one line naming those that match none."""
+    index = {str(name).casefold(): k for k, name in enumerate(labels)}
+    unknown = list(dict.fromkeys(v for v in values if v.casefold() not in index))
+    if unknown:
+        shown = ", ".join(repr(u) for u in unknown[:3]) + (
+            f" and {len(unknown) - 3:,} more" if len(unknown) > 3 else ""
+        )
+        raise LongbertError(f"label(s) {shown} not among the model's labels ({', '.join(map(str, labels))})")
+    return [index[v.casefold()] for v in values]
 
 
 @dataclass(frozen=True)
@@ -183,7 +199,10 @@ class SingleLabel(Task):
 
     @classmethod
     def targets(cls, values: list, labels: Sequence[str] | None) -> tuple[list[str], np.ndarray]:
-        """Integers 0..K-1 (K from labels, else the largest + 1), at least two classes present."""
+        """Integers 0..K-1 (K from labels, else the largest + 1), or class names matched to labels whatever their
+        case, at least two classes present."""
+        if labels and values and all(isinstance(v, str) for v in values):
+            values = class_ids(values, labels)
         for row, v in enumerate(values):
             if not is_number(v) or float(v) != int(v) or v < 0:
                 hint = " (for a numeric target use --task regression)" if is_number(v) else ""
@@ -201,6 +220,10 @@ class SingleLabel(Task):
         if labels:
             return list(labels), targets
         return (["NEGATIVE", "POSITIVE"] if count == 2 else [f"LABEL_{i}" for i in range(count)]), targets
+
+    def label_values(self, targets: np.ndarray) -> list | np.ndarray:
+        """Class ids."""
+        return targets
 
     @classmethod
     def check_training(cls, targets: np.ndarray) -> None:
@@ -255,6 +278,10 @@ class MultiLabel(Task):
         """Each text's label set as bits."""
         return ((outputs >= self.threshold).astype(np.int64) << np.arange(outputs.shape[1])).sum(1)
 
+    def label_values(self, targets: np.ndarray) -> list | np.ndarray:
+        """The ids of each row's labels."""
+        return [np.flatnonzero(row > 0.5).tolist() for row in targets]
+
     @classmethod
     def matches(cls, values: list) -> bool:
         return isinstance(values[0], list | tuple | np.ndarray)
@@ -270,11 +297,7 @@ class MultiLabel(Task):
         items = [item for v in values for item in v]
         if all(isinstance(i, str) for i in items):
             names = list(labels) if labels else sorted(set(items))
-            index = {name: k for k, name in enumerate(names)}
-            unknown = sorted(set(items) - set(index))
-            if unknown:
-                raise LongbertError(f"labels {unknown[:3]} are not among the label names {names}")
-            rows = [[index[i] for i in v] for v in values]
+            rows = [class_ids(list(v), names) for v in values]
         elif all(is_number(i) and float(i) == int(i) and i >= 0 for i in items):
             rows = [[int(i) for i in v] for v in values]
             count = len(labels) if labels else max((max(r) for r in rows if r), default=0) + 1
@@ -363,6 +386,14 @@ class Regression(Task):
     def decisions(self, outputs: np.ndarray) -> np.ndarray:
         """Each text's value, rounded."""
         return np.round(outputs[:, 0]).astype(np.int64)
+
+    def label_values(self, targets: np.ndarray) -> list | np.ndarray:
+        """The value (or the values of a many-output model); whole numbers stay integers (ratings), so a sample
+        keeps balancing over them."""
+        if targets.shape[1] > 1:
+            return list(targets)
+        values = targets[:, 0].astype(np.float64)
+        return values.astype(np.int64) if np.all(values == np.round(values)) else values
 
     def stored(self, outputs: np.ndarray) -> list | np.ndarray:
         """One output is stored as the value."""

@@ -196,8 +196,13 @@ def final(run) -> tuple:
 
 
 def test_run_evaluation_scores_a_sample_and_refuses_what_it_cannot(model_dir, monkeypatch):
-    note, table, accuracy, buckets = final(runs.run_evaluation(str(model_dir), 20, "510/510/1", ["mean", "max"]))
+    note, table, accuracy, buckets, files, how, *pickers = final(
+        runs.run_evaluation(str(model_dir), 20, "510/510/1", ["mean", "max"])
+    )
     assert note.startswith("Scored 20 reviews")
+    assert [f["orig_name"] for f in files.value] == ["summary.csv", "predictions.parquet"]
+    assert "python -m eval" in how and "--data sample --limit 20 --seed 0" in how
+    assert pickers[0].startswith("yours: IMDB test reviews"), "the run joins the dashboard as one of this page's sets"
     assert set(table["source"]) == {"run: 20 reviews"}
     assert table["accuracy"].str.endswith("%").all(), "percentages, as in the dashboard's table"
     assert "chunk 510/510/1 max" in set(table["setting"])
@@ -327,7 +332,7 @@ def test_every_handler_that_runs_the_model_is_wrapped_for_zerogpu(monkeypatch):
     try:
         for module in (config, demo, runs):
             importlib.reload(module)
-        assert sorted(wrapped) == ["classify", "run_evaluation"]
+        assert sorted(wrapped) == ["classify", "evaluate_file", "run_evaluation"]
     finally:
         monkeypatch.delitem(sys.modules, "spaces")
         for module in (config, demo, runs):

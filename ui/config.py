@@ -8,7 +8,9 @@ LONGBERT_MAX_CHARS (longest review accepted, default 200,000), the budgets in to
 lengths) of a demo request (LONGBERT_DEMO_TOKENS, 20,000), of setting B's request in compare mode
 (LONGBERT_COMPARE_TOKENS, 20,000) and of an evaluation run (LONGBERT_RUN_TOKENS, 400,000), LONGBERT_TOKENS_PER_S
 (the rate time estimates assume until this server has measured its own, 1,400), LONGBERT_MAX_RUN_SETTINGS (most
-settings one run may compare, default 64), GRADIO_SERVER_NAME/PORT.
+settings one run may compare, default 64), a visitor's file (LONGBERT_MAX_UPLOAD_MB, 20; LONGBERT_MAX_UPLOAD_ROWS,
+2,000), models from the Hub (LONGBERT_HUB_MODELS, on where SPACE_ID is set; LONGBERT_MAX_MODEL_MB, 600;
+LONGBERT_MAX_MODELS loaded at once, 3; LONGBERT_HUB_LOADS per visitor an hour, 3), GRADIO_SERVER_NAME/PORT.
 """
 
 from __future__ import annotations
@@ -36,8 +38,27 @@ TOKENS_PER_S = float(os.environ.get("LONGBERT_TOKENS_PER_S", "1400"))
 RUN_BLOCK_REVIEWS = 16
 # A run whose page (or API client) has not been heard from for this long is stopped: the page went away.
 GONE_AFTER_S = 3.0
+# A visitor's own labelled file (the Evaluation tab): its size, the rows a run samples from it at most, and how long
+# it and the results made from it are kept (they go when the page closes, and at the latest after this).
+MAX_UPLOAD_MB = float(os.environ.get("LONGBERT_MAX_UPLOAD_MB", "20"))
+MAX_UPLOAD_ROWS = int(os.environ.get("LONGBERT_MAX_UPLOAD_ROWS", "2000"))
+KEEP_VISITOR_S = 3600.0
+# Models from the Hub (on where SPACE_ID is set or LONGBERT_HUB_MODELS=1): their weights' size at most, how many
+# models stay loaded at once (least recently used out), and how many Hub models one visitor may load an hour.
+MAX_MODEL_MB = float(os.environ.get("LONGBERT_MAX_MODEL_MB", "600"))
+MAX_MODELS = int(os.environ.get("LONGBERT_MAX_MODELS", "3"))
+HUB_LOADS = int(os.environ.get("LONGBERT_HUB_LOADS", "3"))
 # Settings one evaluation run may compare (chunkings x poolings + truncations): the default grid is 13.
 MAX_RUN_SETTINGS = int(os.environ.get("LONGBERT_MAX_RUN_SETTINGS", "64"))
+
+
+def hub_models() -> bool:
+    """Whether visitors may name a model on the Hub: on a Space (SPACE_ID) or with LONGBERT_HUB_MODELS=1; off
+    elsewhere (LONGBERT_HUB_MODELS=0 turns it off on a Space too)."""
+    flag = os.environ.get("LONGBERT_HUB_MODELS")
+    if flag is not None:
+        return flag.strip().lower() in ("1", "true", "yes", "on")
+    return bool(os.environ.get("SPACE_ID"))
 
 
 def precision() -> str:

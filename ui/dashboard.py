@@ -15,7 +15,7 @@ from eval import compare, figures
 from eval.results import Results
 from longbert import LongbertError
 from longbert.data import HUB_ID, load_imdb
-from ui import views
+from ui import views, visitor
 from ui.config import RESULTS, review_source
 from ui.controls import controls_for
 
@@ -67,7 +67,7 @@ def model_name(model: str) -> str:
 
 
 def result_sets() -> dict[str, str]:
-    """Label -> directory of every results set that exists: 'imdb-test: bundled model, 25,000 reviews'."""
+    """Label -> directory of every committed results set that exists: 'imdb-test: bundled model, 25,000 reviews'."""
     sets = {}
     for directory in results_dirs():
         if (directory / "summary.json").is_file():
@@ -77,11 +77,28 @@ def result_sets() -> dict[str, str]:
     return sets
 
 
-def results_of(label: str) -> Results:
+def labels_for(session: str | None) -> list[str]:
+    """The results sets a page may pick: the committed ones, then the session's own runs (newest last)."""
+    return [*result_sets(), *(visitor.sets_of(session) if session else {})]
+
+
+def results_of(label: str, request: gr.Request | None = None) -> Results:
+    """A results set by its label: a committed one, or one of this page session's own (no other session's)."""
+    if isinstance(label, str) and label.startswith(visitor.PREFIX):
+        kept = visitor.sets_of(visitor.session_of(request)).get(label)
+        if kept is None:
+            raise LongbertError(f"no results set {label!r} here: a run's results are its page's alone, for an hour")
+        return kept.results
     sets = result_sets()
     if label not in sets:
         raise LongbertError(f"no results set {label!r} here")
     return results_at(sets[label])
+
+
+def pickers_with(session: str, label: str) -> tuple:
+    """The three results pickers (the dashboard's, A's and B's) offering the session's sets, all set to label."""
+    choices = labels_for(session)
+    return tuple(gr.Dropdown(choices=choices, value=label) for _ in range(3))
 
 
 def committed_results() -> Results | None:
@@ -93,10 +110,11 @@ def committed_results() -> Results | None:
 def about(results: Results) -> str:
     """Markdown: what a results set is (model, reviews, sample or full split, device, time) and how to extend it."""
     meta = results.meta
-    line = (
-        f"**{model_name(meta['model'])}** on {meta['reviews']:,} IMDB {meta.get('split', 'test')} reviews, "
-        f"{len(results.rows)} settings ({meta['device']}, {meta['precision']}, {meta['seconds']:.0f} s)."
-    )
+    how = f"{len(results.rows)} settings ({meta['device']}, {meta['precision']}, {meta['seconds']:.0f} s)"
+    if meta.get("visitor"):
+        return (f"**Your run:** {model_name(meta['model'])} on {meta['reviews']:,} rows of {meta['data']}, {how}. "
+                f"To reproduce it: `{meta['command']}`")  # fmt: skip
+    line = f"**{model_name(meta['model'])}** on {meta['reviews']:,} IMDB {meta.get('split', 'test')} reviews, {how}."
     if meta.get("limit"):
         kind = (
             "a seeded sample that keeps the split's mix of labels and lengths"
@@ -189,41 +207,58 @@ def metric_choices(table: pd.DataFrame) -> list[str]:
     return [m for m in METRIC_CHOICES if m in table]
 
 
-def table_and_metric(label: str, metric: str) -> tuple[pd.DataFrame, str]:
+def table_and_metric(label: str, metric: str, request: gr.Request | None = None) -> tuple[pd.DataFrame, str]:
     """A set's settings table, and the metric asked for where the set has it, else the set's own (a picker still
     showing the previous set's metric draws this set's)."""
-    results = results_of(label)
+    results = results_of(label, request)
     table = compare.settings_table(results)
     return table, metric if metric in table else results.metric
 
 
-def heatmap(label: str, metric: str, pooling: str, minimal_share: str, bucket: str):
-    table, metric = table_and_metric(label, metric)
-    return figures.heatmap_figure(table, metric, pooling, minimal_share, bucket, results_of(label).metric)
+def heatmap(label: str, metric: str, pooling: str, minimal_share: str, bucket: str, request: gr.Request = None):
+    table, metric = table_and_metric(label, metric, request)
+    return figures.heatmap_figure(table, metric, pooling, minimal_share, bucket, results_of(label, request).metric)
 
 
-def length_lines(label: str, settings: list[str]):
+def length_lines(label: str, settings: list[str], request: gr.Request = None):
     """Accuracy by length decile of at most five chosen settings, with head 510 always drawn as the reference."""
-    results = results_of(label)
+    results = results_of(label, request)
     known = set(results.settings)
     chosen = [s for s in ([settings] if isinstance(settings, str) else settings or []) if s in known][:5]
     shown = list(dict.fromkeys(([results.baseline] if results.baseline in known else []) + chosen))
     return figures.length_figure(compare.by_length(results, shown), results.metric, results.baseline)
 
 
-def cost_chart(label: str, metric: str, cost: str):
-    return figures.cost_figure(*table_and_metric(label, metric), cost)
+def cost_chart(label: str, metric: str, cost: str, request: gr.Request = None):
+    return figures.cost_figure(*table_and_metric(label, metric, request), cost)
 
 
-def setting_names(label: str) -> list[str]:
-    return results_of(label).settings
+def setting_names(label: str, request: gr.Request = None) -> list[str]:
+    return results_of(label, request).settings
 
 
-def ab_compare(label_a: str, setting_a: str, label_b: str, setting_b: str):
+def best_setting(results: Results) -> str:
+    """The set's best setting by its own metric."""
+    table = compare.settings_table(results)
+    return table.sort_values(results.metric, ascending=results.metric in compare.LOWER_IS_BETTER)["setting"].iloc[0]
+
+
+def setting_picker(label: str, best: bool, request: gr.Request = None) -> gr.Dropdown:
+    """A/B's setting picker for a newly picked results set: its settings, starting at head truncation (A) or the
+    set's best (B)."""
+    try:
+        results = results_of(label, request)
+    except LongbertError:
+        return gr.Dropdown(choices=[], value=None)
+    start = best_setting(results) if best else results.baseline if results.baseline in results.settings else None
+    return gr.Dropdown(choices=results.settings, value=start)
+
+
+def ab_compare(label_a: str, setting_a: str, label_b: str, setting_b: str, request: gr.Request = None):
     """Markdown, figure and table of A against B on the reviews both scored; a message where they cannot pair."""
     try:
-        a, b = results_of(label_a), results_of(label_b)
-        if setting_a not in setting_names(label_a) or setting_b not in setting_names(label_b):
+        a, b = results_of(label_a, request), results_of(label_b, request)
+        if setting_a not in a.settings or setting_b not in b.settings:
             raise LongbertError("pick a setting for A and for B")
         result = compare.compare(a, setting_a, b, setting_b)
     except (LongbertError, ValueError) as error:
@@ -270,10 +305,10 @@ def true_label(row: pd.Series, task) -> object:
     return row.get("label")
 
 
-def ab_calibration(label_a: str, setting_a: str, label_b: str, setting_b: str):
+def ab_calibration(label_a: str, setting_a: str, label_b: str, setting_b: str, request: gr.Request = None):
     """The reliability diagram of A and B, each on its own set's reviews (None until both are picked)."""
     try:
-        a, b = results_of(label_a), results_of(label_b)
+        a, b = results_of(label_a, request), results_of(label_b, request)
         if a.task.values:
             return figures.message_figure("Calibration is of probabilities: these results hold values")
         curves = {f"A {setting_a}": compare.reliability(a, [setting_a])[setting_a],
@@ -301,15 +336,16 @@ def review_text(review_id, *sets: Results, label=None) -> str | None:
     return None
 
 
-def open_pair(label_a: str, setting_a: str, label_b: str, setting_b: str, table: pd.DataFrame, event: gr.SelectData):
+def open_pair(label_a: str, setting_a: str, label_b: str, setting_b: str, table: pd.DataFrame, event: gr.SelectData,
+              request: gr.Request = None):  # fmt: skip
     """Selecting a review where A and B disagree opens it in the demo with A and B set and compare mode on (the
     sliders' remembered shares are cleared: the settings are taken as they are)."""
     keep = (gr.update(),) * 15
     if event is None or event.index is None or table is None or len(table) == 0:
         return keep
     row = table.iloc[event.index[0]]
-    a = results_of(label_a)
-    text = review_text(row.get("review_id"), a, results_of(label_b), label=true_label(row, a.task))
+    a = results_of(label_a, request)
+    text = review_text(row.get("review_id"), a, results_of(label_b, request), label=true_label(row, a.task))
     if text is None:
         return keep
     opened = (*controls_for(setting_a), True, *controls_for(setting_b), gr.Tabs(selected="demo"))

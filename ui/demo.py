@@ -121,7 +121,7 @@ def classify(text: str, model: str, chunk_size, stride, minimal, pooling: str, b
         return REPLACED, None, None
     except LongbertError as error:
         return (f"**Error:** {error}", *empty)
-    truth = true_label(text, classifier.task)
+    truth = true_label(text, classifier.task, key[0] if key else None)
     verdict = views.verdict(prediction, head, head_strategy.head, pooling, seconds, slot, truth)
     if not prediction.chunks:
         return (verdict, *empty)

@@ -3,13 +3,14 @@ handlers of ui.demo, ui.dashboard and ui.runs."""
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import gradio as gr
 
 from eval import compare, figures
 from longbert import POOLINGS
-from ui import dashboard, demo, runs, views
+from ui import config, dashboard, demo, runs, views, visitor
 from ui.config import CHUNK_RANGE, review_source
 from ui.controls import CUTS, FIXED
 from ui.models import model_choices
@@ -19,7 +20,7 @@ from ui.models import model_choices
 ENTER_APPLIES = """() => document.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && event.target.matches("input[type=number]")) event.target.blur();
 }, true)"""
-LAUNCH = {"js": ENTER_APPLIES}
+LAUNCH = {"js": ENTER_APPLIES, "max_file_size": f"{config.MAX_UPLOAD_MB:g}mb"}
 REFIT = "() => { setTimeout(() => window.dispatchEvent(new Event('resize')), 100); }"
 
 
@@ -138,7 +139,7 @@ def lengths_and_costs(labels: list[str], chosen: gr.Dropdown, metric: gr.Dropdow
     return picked
 
 
-def a_against_b(labels: list[str], page: DemoTab, tabs: gr.Tabs) -> None:
+def a_against_b(labels: list[str], page: DemoTab, tabs: gr.Tabs) -> tuple[gr.Dropdown, gr.Dropdown]:
     """Any two settings compared review by review; selecting a disagreement opens it in the demo with both."""
     names = dashboard.setting_names(labels[0])
     first = dashboard.results_at(dashboard.result_sets()[labels[0]])
@@ -161,9 +162,8 @@ def a_against_b(labels: list[str], page: DemoTab, tabs: gr.Tabs) -> None:
         with gr.Column(min_width=320):
             ab_calibration = gr.Plot(dashboard.ab_calibration(labels[0], start_a, labels[0], best))
     ab_rows = gr.Dataframe(ab_table, interactive=False, max_height=320, label="Where A and B disagree")
-    for which, settings in ((set_a, setting_a), (set_b, setting_b)):
-        which.change(lambda label: gr.Dropdown(choices=dashboard.setting_names(label)), [which], [settings],
-                     api_name=False)  # fmt: skip
+    for which, settings, best in ((set_a, setting_a, False), (set_b, setting_b, True)):
+        which.change(functools.partial(dashboard.setting_picker, best=best), [which], [settings], api_name=False)
     ab_inputs = [set_a, setting_a, set_b, setting_b]
     gr.on([setting_a.change, setting_b.change], dashboard.ab_compare, ab_inputs, [ab_note, ab_chart, ab_rows],
           api_name="compare")  # fmt: skip
@@ -173,66 +173,98 @@ def a_against_b(labels: list[str], page: DemoTab, tabs: gr.Tabs) -> None:
     ab_rows.select(dashboard.open_pair, [*ab_inputs, ab_rows], opened, api_name=False).then(**page.run_a).then(
         **page.run_b
     )
+    return set_a, set_b
 
 
-def dashboard_section(page: DemoTab, tabs: gr.Tabs) -> None:
-    """The committed results: settings space, lengths and costs, A against B, and every setting as a table."""
+def dashboard_section(page: DemoTab, tabs: gr.Tabs) -> tuple:
+    """The committed results (and the page's own runs): settings space, lengths and costs, A against B, and every
+    setting as a table; returns the three results pickers, which a run sets to its results."""
     labels = list(dashboard.result_sets())
     if not labels:
         gr.Markdown("No committed results yet: run `python -m eval` and set LONGBERT_RESULTS.")
-        return
+        return ()
     chosen, description, metric = settings_space(labels)
     picked = lengths_and_costs(labels, chosen, metric)
-    a_against_b(labels, page, tabs)
+    set_a, set_b = a_against_b(labels, page, tabs)
     gr.Markdown(f"### Every setting\n{dashboard.TABLE_NOTE}")
     first = dashboard.results_at(dashboard.result_sets()[labels[0]])
     every = gr.Dataframe(dashboard.readable_table(first), interactive=False, max_height=480,
                          label="Settings x metrics")  # fmt: skip
 
-    def switch(label):
-        results = dashboard.results_of(label)
+    def switch(label, request: gr.Request = None):
+        results = dashboard.results_of(label, request)
         table = compare.settings_table(results)
         choices = gr.Dropdown(choices=list(table["setting"]), value=dashboard.contrast(table, results.metric))
         metrics = gr.Dropdown(choices=dashboard.metric_choices(table), value=results.metric)
         return dashboard.about(results), choices, dashboard.readable_table(results), metrics
 
     chosen.change(switch, [chosen], [description, picked, every, metric], api_name=False)
+    return chosen, set_a, set_b
 
 
-def runs_section(model: gr.Dropdown) -> None:
-    """An evaluation run on a seeded sample of test reviews from the page, with Run and Stop."""
-    gr.Markdown("### Run an evaluation on a sample of test reviews")
+def runs_section(model: gr.Dropdown, pickers: tuple) -> None:
+    """Evaluation runs from the page, on a seeded sample of the IMDB test reviews here or of the visitor's own
+    labelled file, with Run and Stop; a run's results join the dashboard above, for this page only, with its files
+    and the command that reproduces it."""
+    gr.Markdown("### Run an evaluation: on IMDB test reviews, or on your own labelled file")
     most = max(runs.available_reviews(review_source()), 10)
     with gr.Row():
-        reviews = gr.Slider(10, most, value=min(100, most), step=10,
-                            label=f"reviews (seeded, balanced; {most:,} available here)")  # fmt: skip
         grid = gr.Textbox("510/510/1,510/255/1", label="chunkings CHUNK/STRIDE/MINIMAL")
         poolings = gr.CheckboxGroup(list(POOLINGS), value=["mean", "max"], label="poolings")
-    with gr.Row():
-        run = gr.Button("Run", variant="primary")
-        stop = gr.Button("Stop")
+    with gr.Tabs():
+        with gr.Tab("IMDB test reviews"), gr.Row():
+            reviews = gr.Slider(10, most, value=min(100, most), step=10,
+                                label=f"reviews (seeded, balanced; {most:,} available here)")  # fmt: skip
+            run = gr.Button("Run on IMDB reviews", variant="primary", min_width=160)
+        with gr.Tab("Your file"):
+            gr.Markdown(
+                f"A CSV, JSON lines or parquet file of texts and labels (class names as the model names them, class "
+                f"ids, lists of labels, or numbers), at most {config.MAX_UPLOAD_MB:g} MB. It and its results are "
+                "this page's alone, and are deleted when the page closes (an hour at the latest)."
+            )
+            with gr.Row():
+                file = gr.File(label="labelled file", file_types=[".csv", ".jsonl", ".parquet"], file_count="single")
+                with gr.Column():
+                    text_column = gr.Dropdown([], label="text column", allow_custom_value=True)
+                    label_column = gr.Dropdown([], label="label column", allow_custom_value=True)
+            file_note = gr.Markdown()
+            with gr.Row():
+                top = config.MAX_UPLOAD_ROWS
+                rows = gr.Slider(min(10, top), top, value=top, step=1, label=f"rows (a seeded sample; at most {top:,})")
+                run_file = gr.Button("Run on this file", variant="primary", min_width=160)
+    stop = gr.Button("Stop")
     run_note = gr.Markdown()
     committed = dashboard.committed_results()
     headers = list(dashboard.readable_table(committed, "").columns) if committed else ["setting"]
-    run_table = gr.Dataframe(headers=headers, label="This run (the committed results are in the table above)",
+    run_table = gr.Dataframe(headers=headers, label="This run (it is also on the dashboard above)",
                              interactive=False)  # fmt: skip
     with gr.Row():
         with gr.Column(min_width=320):
             run_accuracy = gr.Plot(visible=False)
         with gr.Column(min_width=320):
             run_buckets = gr.Plot(visible=False)
+    downloads = gr.File(label="download: summary.csv and predictions.parquet", file_count="multiple", visible=False,
+                        interactive=False)  # fmt: skip
+    how = gr.Markdown()
+    outputs = [run_note, run_table, run_accuracy, run_buckets, downloads, how, *pickers]
+    if not pickers:  # no committed results: no dashboard to join, the run's pickers go nowhere
+        outputs += [gr.State(None) for _ in range(3)]
     # Runs have their own concurrency group, one at a time, so demo requests never queue behind one; the progress
     # bar covers the table only, so the note above it says "Stopping…" the moment Stop is pressed.
-    run.click(runs.run_evaluation, [model, reviews, grid, poolings], [run_note, run_table, run_accuracy, run_buckets],
-              api_name="evaluate", preprocess=False, concurrency_id="evaluation", concurrency_limit=1,
-              show_progress_on=[run_table])  # fmt: skip
+    running = {"concurrency_id": "evaluation", "concurrency_limit": 1, "show_progress_on": [run_table],
+               "preprocess": False}  # fmt: skip
+    run.click(runs.run_evaluation, [model, reviews, grid, poolings], outputs, api_name="evaluate", **running)
+    run_file.click(runs.evaluate_file, [file, text_column, label_column, model, rows, grid, poolings], outputs,
+                   api_name="evaluate_file", **running)  # fmt: skip
+    file.change(runs.inspect_file, [file], [file_note, text_column, label_column], api_name=False, preprocess=False)
     stop.click(runs.stop_evaluation, None, [run_note], api_name=False, queue=False)
     gr.api(runs.scoring_now, api_name="runs")
 
 
 def build_app() -> gr.Blocks:
     """The whole UI: a Demo tab and an Evaluation tab."""
-    with gr.Blocks(title="longbert: BERT for long texts") as app:
+    # Gradio's copies of uploads go an hour after they came (checked every ten minutes), like the sets made of them.
+    with gr.Blocks(title="longbert: BERT for long texts", delete_cache=(600, int(config.KEEP_VISITOR_S))) as app:
         gr.Markdown(
             "# longbert\nClassify reviews of any length: the text is cut into chunks, every chunk is "
             "scored, and the chunk probabilities are pooled."
@@ -241,6 +273,7 @@ def build_app() -> gr.Blocks:
             with gr.Tab("Demo", id="demo"):
                 page = demo_tab()
             with gr.Tab("Evaluation", id="evaluation"):
-                dashboard_section(page, tabs)
-                runs_section(page.model)
+                pickers = dashboard_section(page, tabs)
+                runs_section(page.model, pickers)
+        app.unload(visitor.forget)
     return app

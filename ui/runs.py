@@ -5,26 +5,43 @@ the scoring within one batch, and a stopped run shows the reviews it scored whol
 from __future__ import annotations
 
 import functools
+import os
+import shlex
 import threading
 import time
+from dataclasses import dataclass
 
 import gradio as gr
 
 from eval import figures
-from eval.run import TooCostly, evaluate, parse_grid
+from eval.run import TooCostly, evaluate, figure_writer, parse_grid
 from longbert import LongbertError
-from longbert.data import balanced_sample, load_imdb
+from longbert.bundled import default_model
+from longbert.data import HUB_ID, balanced_sample, fit_labels, load_imdb
 from longbert.errors import Stopped
 from longbert.scoring import Meter
-from ui import budget, config
+from ui import budget, config, dashboard, uploads, visitor
 from ui.config import gpu, review_source
 from ui.controls import whole_number
 from ui.dashboard import readable_table
 from ui.models import classifier_for
+from ui.truth import key as truth_key
 
 _runs: dict[str, Meter] = {}  # the run scoring now, per page session
 _runs_lock = threading.Lock()
-NOTHING = (None, None, None)
+NOTHING = (None,) * 8  # the table, two figures, the files, the command and the three results pickers
+KEEP = (gr.update(),) * 8
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a run's reviews came from, as `python -m eval` names it (--data and its columns) and as the results
+    pickers name the set."""
+
+    data: str
+    name: str
+    text_column: str = "text"
+    label_column: str = "label"
 
 
 def scoring_now() -> int:
@@ -42,8 +59,8 @@ def available_reviews(source: str) -> int:
         return 0
 
 
-def checked(model: str, reviews, grid: str, poolings) -> tuple:
-    """The run's model, reviews (a seeded, balanced sample), chunkings and poolings, or one LongbertError line."""
+def checked_setting(model: str, grid: str, poolings) -> tuple:
+    """The run's classifier, chunkings and poolings, or one LongbertError line."""
     if not model:
         raise LongbertError("no model is configured: set LONGBERT_MODEL")
     if not isinstance(grid, str):
@@ -51,12 +68,42 @@ def checked(model: str, reviews, grid: str, poolings) -> tuple:
     poolings = [poolings] if isinstance(poolings, str) else list(poolings or [])
     if not poolings:
         raise LongbertError("choose at least one pooling")
+    return classifier_for(model), parse_grid(grid), poolings
+
+
+def checked(model: str, reviews, grid: str, poolings) -> tuple:
+    """A run on the IMDB test reviews here: (classifier, a seeded, balanced sample, chunkings, poolings, source)."""
     reviews = whole_number(reviews, "reviews")
     if reviews < 1:
         raise LongbertError(f"reviews must be at least 1, got {reviews}")
-    classifier = classifier_for(model)
-    frame = balanced_sample(load_imdb("test", review_source()), reviews, seed=0)
-    return classifier, frame, parse_grid(grid), poolings
+    classifier, chunkings, poolings = checked_setting(model, grid, poolings)
+    frame = fit_labels(load_imdb("test", review_source()), classifier.task)
+    data = HUB_ID if review_source() == HUB_ID else "sample" if review_source() == "sample" else review_source()
+    return classifier, balanced_sample(frame, reviews, seed=0), chunkings, poolings, Source(data, "IMDB test reviews")
+
+
+def checked_file(file, text_column, label_column, model: str, rows, grid: str, poolings, from_page: bool) -> tuple:
+    """A run on the visitor's file: (classifier, a seeded sample of at most LONGBERT_MAX_UPLOAD_ROWS of its rows,
+    labels fitted to the model, chunkings, poolings, source), or one LongbertError line before any scoring."""
+    upload = uploads.upload_of(file, from_page)
+    rows = whole_number(rows, "rows")
+    if not 1 <= rows <= config.MAX_UPLOAD_ROWS:
+        raise LongbertError(f"rows must be from 1 to {config.MAX_UPLOAD_ROWS:,}, got {rows:,}")
+    classifier, chunkings, poolings = checked_setting(model, grid, poolings)
+    frame = uploads.labelled_rows(upload, text_column, label_column, classifier.task, rows)
+    return classifier, frame, chunkings, poolings, Source(upload.name, upload.name, text_column, label_column)
+
+
+def command(model: str, source: Source, reviews: int, grid: str, poolings: list[str]) -> str:
+    """The `python -m eval` line that reproduces a run (the same seeded sample, settings and model), its file named
+    as the visitor knows it."""
+    args = [] if model == default_model() and not os.environ.get("LONGBERT_MODEL") else ["--model", model]
+    args += ["--data", source.data]
+    if (source.text_column, source.label_column) != ("text", "label"):
+        args += ["--text-column", source.text_column, "--label-column", source.label_column]
+    chunkings = ",".join(c.strip() for c in grid.split(",") if c.strip())
+    args += ["--limit", str(reviews), "--seed", "0", "--grid", chunkings]
+    return "python -m eval " + shlex.join([*args, "--poolings", ",".join(poolings), "--out", "runs/mine"])
 
 
 def progress_note(meter: Meter, started: float) -> str:
@@ -72,8 +119,9 @@ def progress_note(meter: Meter, started: float) -> str:
             f"{left:,.0f} s left at {rate:,.0f} tokens/s.")  # fmt: skip
 
 
-def answer(outcome: dict, frame, reviews: int) -> tuple:
-    """The run's note, table and figures (or its message) once the worker is done."""
+def answer(outcome: dict, run: dict, session: str, from_page: bool) -> tuple:
+    """The run's note, table, figures, files to download, reproducing command and results pickers (or its message)
+    once the worker is done; the results become one of the session's sets, shown on the whole dashboard."""
     error = outcome.get("error")
     if isinstance(error, TooCostly):
         advice = "take fewer reviews, larger strides or fewer chunkings."
@@ -84,36 +132,42 @@ def answer(outcome: dict, frame, reviews: int) -> tuple:
         return f"**Error:** {error}", *NOTHING
     if error is not None:
         raise error
-    results = outcome["results"]
+    results, frame, source, asked = outcome["results"], run["frame"], run["source"], run["asked"]
     partial = results.meta.get("partial")
     scored = f"{results.reviews} of {len(frame)} reviews (partial)" if partial else f"{results.reviews} reviews"
     note = f"Scored {results.reviews} reviews in {results.meta['seconds']:.1f} s."
     if partial:
         note = f"**Stopped:** partial results on the {results.reviews} of {len(frame)} reviews scored before the Stop."
-    if len(frame) < reviews:
-        note += f" ({reviews:,} were asked for; the reviews here (LONGBERT_IMDB) hold only {len(frame):,}.)"
+    if len(frame) < asked:
+        where = f"{source.name} holds" if source.data == source.name else "the reviews here (LONGBERT_IMDB) hold"
+        note += f" ({asked:,} were asked for; {where} only {len(frame):,}.)"
+    line = command(run["model"], source, len(frame), run["grid"], run["poolings"])
+    results.meta["command"] = line
+    directory = visitor.fresh_directory(session)
+    results.write(directory, figure_writer())
+    truths = {}
+    if not results.task.values and results.task.activation == "softmax":
+        truths = {truth_key(t): int(k) for t, k in zip(results.disagreements.get("text", []),
+                                                        results.disagreements.get("label", []))}  # fmt: skip
+    label = visitor.keep(session, f"{source.name}, {dashboard.model_name(run['model'])}, {scored}", results,
+                         directory, truths)  # fmt: skip
+    note += f" It is now on the whole dashboard above as **{label}** (this page only; kept an hour at most)."
     plots = figures.accuracy_figure(results), figures.bucket_figure(results)
-    return note, readable_table(results, f"run: {scored}"), *(gr.Plot(plot, visible=True) for plot in plots)
+    files = [str(directory / "summary.csv"), str(directory / "predictions.parquet")]
+    how = f"To reproduce it (with the file beside you):\n```\n{line}\n```"
+    pickers = dashboard.pickers_with(session, label) if from_page else (label,) * 3
+    return (note, readable_table(results, f"run: {scored}"), *(gr.Plot(plot, visible=True) for plot in plots),
+            gr.File(files, visible=True), how, *pickers)  # fmt: skip
 
 
-@gpu
-def run_evaluation(
-    model: str,
-    reviews,
-    grid: str,
-    poolings,
-    request: gr.Request = None,
-    progress=gr.Progress(),  # noqa: B008
-):
-    """Evaluation handler: score settings from the page on a seeded sample; table and figures side by side.
-
-    A generator: while a worker thread scores, it reports progress every half second, and each time the page takes
-    a report counts as a sign of life; a run not heard from for config.GONE_AFTER_S (its page or client went away)
-    stops, as does Stop, within one batch."""
-    key = getattr(request, "session_hash", None) or "direct"
+def scored_run(key: str, prepare, from_page: bool, progress):
+    """One evaluation run for a session: prepare() gives (classifier, frame, chunkings, poolings, source, model,
+    grid, asked) or one LongbertError line; a worker scores while this generator reports progress every half
+    second, and each report the page takes counts as a sign of life; a run not heard from for config.GONE_AFTER_S
+    (its page or client went away) stops, as does Stop, within one batch."""
     with _runs_lock:
         if key in _runs:
-            yield "A run of yours is still scoring: Stop it, or wait for it.", *NOTHING
+            yield "A run of yours is still scoring: Stop it, or wait for it.", *KEEP
             return
         meter = _runs[key] = Meter()
     heard = [time.monotonic()]
@@ -125,7 +179,7 @@ def run_evaluation(
 
     meter.pause = pause
     try:
-        classifier, frame, chunkings, chosen = checked(model, reviews, grid, poolings)
+        run = prepare()
     except BaseException as error:  # no worker will start: the session may run again
         with _runs_lock:
             _runs.pop(key, None)
@@ -137,10 +191,11 @@ def run_evaluation(
 
     def work() -> None:
         try:
-            outcome["results"] = evaluate(classifier, frame, model=model, chunkings=chunkings, poolings=chosen,
-                                          progress=False, max_tokens=config.RUN_TOKENS,
-                                          max_settings=config.MAX_RUN_SETTINGS, meter=meter,
-                                          block_reviews=config.RUN_BLOCK_REVIEWS)  # fmt: skip
+            outcome["results"] = evaluate(run["classifier"], run["frame"], model=run["model"],
+                                          chunkings=run["chunkings"], poolings=run["poolings"], progress=False,
+                                          max_tokens=config.RUN_TOKENS, max_settings=config.MAX_RUN_SETTINGS,
+                                          meter=meter, block_reviews=config.RUN_BLOCK_REVIEWS,
+                                          meta=run["meta"])  # fmt: skip
         except Exception as error:  # handed to the handler, which answers it
             outcome["error"] = error
         finally:
@@ -157,19 +212,79 @@ def run_evaluation(
             heard[0] = time.monotonic()
             if meter.planned:
                 progress((meter.done, meter.planned), desc="tokens scored", unit="tokens")
-            yield progress_note(meter, started), gr.update(), gr.update(), gr.update()
+            yield progress_note(meter, started), *KEEP
     finally:
         meter.stop.set()  # closed early (the page went away): the worker stops at its next batch
     budget.RATE.observe(meter.done, time.monotonic() - started)
-    yield answer(outcome, frame, whole_number(reviews, "reviews"))
+    yield answer(outcome, run, key, from_page)
+
+
+def run_of(prepared: tuple, model: str, grid: str, asked: int) -> dict:
+    """What a run needs, and what its results say of where its reviews came from (meta)."""
+    classifier, frame, chunkings, poolings, source = prepared
+    meta = {"visitor": True, "data": source.data, "split": "test", "limit": len(frame), "seed": 0, "sample": "balanced"}
+    return {"classifier": classifier, "frame": frame, "chunkings": chunkings, "poolings": poolings, "source": source,
+            "model": model, "grid": grid, "asked": asked, "meta": meta}  # fmt: skip
+
+
+@gpu
+def run_evaluation(
+    model: str,
+    reviews,
+    grid: str,
+    poolings,
+    request: gr.Request = None,
+    progress=gr.Progress(),  # noqa: B008
+):
+    """Evaluation handler (api_name evaluate): score settings on a seeded, balanced sample of the IMDB test reviews
+    here; the note, table, figures, files and command."""
+
+    def prepare() -> dict:
+        return run_of(checked(model, reviews, grid, poolings), model, grid, whole_number(reviews, "reviews"))
+
+    yield from scored_run(visitor.session_of(request), prepare, request is not None, progress)
+
+
+@gpu
+def evaluate_file(
+    file,
+    text_column: str,
+    label_column: str,
+    model: str,
+    rows,
+    grid: str,
+    poolings,
+    request: gr.Request = None,
+    progress=gr.Progress(),  # noqa: B008
+):
+    """Evaluation handler (api_name evaluate_file): score settings on a seeded sample of the visitor's own labelled
+    file (CSV, JSON lines or parquet) with the chosen model; the same tables as the page, and the files."""
+
+    def prepare() -> dict:
+        prepared = checked_file(file, text_column, label_column, model, rows, grid, poolings, request is not None)
+        return run_of(prepared, model, grid, whole_number(rows, "rows"))
+
+    yield from scored_run(visitor.session_of(request), prepare, request is not None, progress)
+
+
+def inspect_file(file, request: gr.Request = None) -> tuple:
+    """An upload's columns in the text and label pickers (guessed: text/review/body, label/sentiment/score ...) and
+    a line on what it holds, or one line on why it can't be used."""
+    try:
+        columns, text, label, rows = uploads.columns_of(uploads.upload_of(file, request is not None))
+    except LongbertError as error:
+        return f"**Error:** {error}", gr.Dropdown(choices=[], value=None), gr.Dropdown(choices=[], value=None)
+    most = min(rows, config.MAX_UPLOAD_ROWS)
+    note = (f"{rows:,} rows, columns {', '.join(columns)}. A run draws a seeded sample of up to {most:,} of them "
+            f"(LONGBERT_MAX_UPLOAD_ROWS {config.MAX_UPLOAD_ROWS:,}).")  # fmt: skip
+    return note, gr.Dropdown(choices=columns, value=text), gr.Dropdown(choices=columns, value=label)
 
 
 def stop_evaluation(request: gr.Request = None) -> str:
     """Stop: set this session's run's flag; its scoring stops after the batch in flight, and the run answers with
     the reviews scored whole. Says "Stopping…" at once."""
-    key = getattr(request, "session_hash", None) or "direct"
     with _runs_lock:
-        meter = _runs.get(key)
+        meter = _runs.get(visitor.session_of(request))
     if meter is None:
         return "No run of yours is scoring."
     meter.stop.set()

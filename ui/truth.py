@@ -1,5 +1,6 @@
 """The true label of the reviews the page can show (the examples, the committed results' disagreements, the reviews
-runs draw from), keyed by the text as the review box holds it: the demo says the truth wherever it is known."""
+runs draw from, the rows of a visitor's own runs), keyed by the text as the review box holds it: the demo says the
+truth wherever it is known."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from longbert import LongbertError
 from longbert.data import load_imdb
 from longbert.digests import digest
 from longbert.tasks import Task
-from ui import dashboard, views
+from ui import dashboard, views, visitor
 from ui.config import review_source
 
 
@@ -38,9 +39,11 @@ def known_labels() -> dict[str, int]:
     return {key(text): int(label) for text, label in zip(reviews["text"], reviews["label"])}
 
 
-def true_label(text: str, task: Task) -> str | None:
-    """The review's true class by the task's name for it, where the page knows it and the task has classes."""
+def true_label(text: str, task: Task, session: str | None = None) -> str | None:
+    """The review's true class by the task's name for it, where the page knows it (the session's own runs too) and
+    the task has classes."""
     if task.values or task.activation != "softmax":
         return None
-    label = known_labels().get(key(text))
+    label = visitor.truth_of(session, key(text)) if session else None
+    label = known_labels().get(key(text)) if label is None else label
     return task.labels[label] if label is not None and 0 <= label < len(task.labels) else None
