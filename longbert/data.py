@@ -113,6 +113,8 @@ def fit_labels(frame: pd.DataFrame, task: Task, column: str = "label") -> pd.Dat
         raise LongbertError(f"the {column} column does not fit the model ({about}): {error}") from None
     fitted = frame.copy()
     fitted["label"] = task.label_values(targets)
+    if "review_id" not in fitted:  # each row's number in the file (from 0): how results name a row to open it again
+        fitted["review_id"] = range(len(fitted))
     return fitted
 
 

@@ -7,6 +7,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -200,7 +201,7 @@ def test_run_evaluation_scores_a_sample_and_refuses_what_it_cannot(model_dir, mo
         runs.run_evaluation(str(model_dir), 20, "510/510/1", ["mean", "max"])
     )
     assert note.startswith("Scored 20 reviews")
-    assert [f["orig_name"] for f in files.value] == ["summary.csv", "predictions.parquet"]
+    assert [Path(f).name for f in files] == ["summary.csv", "predictions.parquet"]
     assert "python -m eval" in how and "--data sample --limit 20 --seed 0" in how
     assert pickers[0].startswith("yours: IMDB test reviews"), "the run joins the dashboard as one of this page's sets"
     assert set(table["source"]) == {"run: 20 reviews"}

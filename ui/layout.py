@@ -243,7 +243,7 @@ def runs_section(model: gr.Dropdown, pickers: tuple) -> None:
             run_accuracy = gr.Plot(visible=False)
         with gr.Column(min_width=320):
             run_buckets = gr.Plot(visible=False)
-    downloads = gr.File(label="download: summary.csv and predictions.parquet", file_count="multiple", visible=False,
+    downloads = gr.File(label="download the run: summary.csv and predictions.parquet", file_count="multiple",
                         interactive=False)  # fmt: skip
     how = gr.Markdown()
     outputs = [run_note, run_table, run_accuracy, run_buckets, downloads, how, *pickers]

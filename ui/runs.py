@@ -157,7 +157,7 @@ def answer(outcome: dict, run: dict, session: str, from_page: bool) -> tuple:
     how = f"To reproduce it (with the file beside you):\n```\n{line}\n```"
     pickers = dashboard.pickers_with(session, label) if from_page else (label,) * 3
     return (note, readable_table(results, f"run: {scored}"), *(gr.Plot(plot, visible=True) for plot in plots),
-            gr.File(files, visible=True), how, *pickers)  # fmt: skip
+            files, how, *pickers)  # fmt: skip
 
 
 def scored_run(key: str, prepare, from_page: bool, progress):
