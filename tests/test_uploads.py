@@ -1,6 +1,7 @@
 """A visitor's own labelled file on the Evaluation tab: read, checked against the model, scored, on the whole
 dashboard, downloadable, reproducible by `python -m eval`, and the visitor's alone."""
 
+import re
 import shlex
 from pathlib import Path
 
@@ -243,3 +244,104 @@ def test_multi_label_and_regression_files_through_the_api(kind, server, tmp_path
     assert dashboard.cost_chart(label, metric, "tokens_per_review", page).data
     assert dashboard.ab_calibration(label, "head 510", label, "chunk 128/64/1 max", page) is not None
     assert dashboard.readable_table(dashboard.results_of(label, page))[metric].notna().all()
+
+
+@pytest.fixture()
+def browser(server):
+    import os
+
+    from bench.browser import CHROMIUM, CHROMIUM_ARGS
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def quiet(page, timeout: float = 60) -> None:
+    page.wait_for_timeout(600)
+    page.wait_for_function("!document.querySelector('.progress-text, .eta-bar')", timeout=timeout * 1000)
+    page.wait_for_timeout(600)
+
+
+@pytest.mark.slow
+def test_browser_upload_run_download_and_a_shared_link(server, browser, tmp_path, varied, monkeypatch):
+    path = reviews_csv(tmp_path)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server)
+    page.get_by_role("tab", name="Evaluation").click()
+    page.get_by_role("tab", name="Your file").click()
+    page.locator("input[type=file][accept*='.jsonl']").set_input_files(str(path))
+    page.get_by_text("40 rows, columns id, review, sentiment").wait_for(timeout=30_000)
+    assert page.get_by_label("text column").input_value() == "review"
+    assert page.get_by_label("label column").input_value() == "sentiment"
+    grid = page.get_by_label("chunkings CHUNK/STRIDE/MINIMAL")
+    grid.fill("510/510/1,128/64/1")
+    grid.press("Tab")
+    page.get_by_role("button", name="Run on this file").click()
+    page.get_by_text("Scored 40 reviews").wait_for(timeout=120_000)
+    quiet(page)
+    toasts = [t.inner_text() for t in page.locator(".toast-body").all()]
+    assert not toasts, toasts
+    assert page.get_by_text("Error", exact=True).count() == 0, "no error badge on any chart"
+    assert page.get_by_label("Results", exact=True).input_value().startswith("yours: reviews.csv")
+    assert page.locator(".js-plotly-plot").count() >= 7, "the dashboard's charts and the run's, drawn"
+    # the page's accuracies are python -m eval's on the same file, seed and settings
+    line = page.locator("code").filter(has_text="python -m eval").last.inner_text().strip()
+    args = shlex.split(line)[3:]
+    args[args.index("--out") + 1] = str(tmp_path / "cli")
+    monkeypatch.chdir(tmp_path)
+    assert eval_cli.main([*args, "--quiet"]) == 0
+    expected = {r["setting"]: f"{r['accuracy']:.2%}" for r in Results.load(tmp_path / "cli").rows}
+    table = page.get_by_role("grid", name="This run (it is also on the dashboard above)").inner_text()
+    flat = " ".join(table.split())
+    for setting, accuracy in expected.items():
+        assert f"run: 40 reviews {setting} {accuracy}" in flat, (setting, accuracy, flat[:400])
+    # the files download
+    names = []
+    for link in page.locator("a[download='summary.csv'], a[download='predictions.parquet']").all():
+        with page.expect_download() as download:
+            link.click()
+        saved = tmp_path / download.value.suggested_filename
+        download.value.save_as(saved)
+        names.append(saved.name)
+    assert sorted(names) == ["predictions.parquet", "summary.csv"]
+    cli = [r["accuracy"] for r in Results.load(tmp_path / "cli").rows]
+    assert pd.read_csv(tmp_path / "summary.csv")["accuracy"].tolist() == cli
+    # a shared link reopens the demo, in a fresh page, with the same model and settings
+    page.get_by_role("tab", name="Demo").click()
+    example = demo_examples()[1]
+    page.get_by_text(example[:40]).first.click()
+    page.get_by_text("Head truncation").first.wait_for(timeout=30_000)
+    box = page.get_by_label("number input for chunk_size (tokens)")
+    box.fill("256")
+    box.press("Enter")
+    quiet(page)
+    page.get_by_label("pooling", exact=True).first.click()
+    page.get_by_role("option", name="max", exact=True).click()
+    quiet(page)
+    page.get_by_role("button", name="Link to these settings").click()
+    values = "[...document.querySelectorAll('textarea, input')].map(e => e.value)"
+    page.wait_for_function(f"{values}.some(v => v.includes('chunk_size='))", timeout=30_000)
+    link = next(v for v in page.evaluate(values) if "chunk_size=" in v)
+    assert "example=1" in link and "pooling=max" in link and "chunk_size=256" in link, link
+    fresh = browser.new_page(viewport={"width": 1400, "height": 1000})
+    fresh.goto(link)
+    fresh.get_by_text("Head truncation").first.wait_for(timeout=60_000)
+    quiet(fresh)
+    assert fresh.get_by_label("number input for chunk_size (tokens)").input_value() == "256"
+    assert fresh.get_by_label("pooling", exact=True).first.input_value() == "max"
+    assert fresh.get_by_label("Review", exact=True).input_value().startswith(example[:40])
+    assert fresh.locator(".toast-body").count() == 0 and not errors, errors
+    page.screenshot(path=str(tmp_path / "upload.png"), full_page=True)
+
+
+def demo_examples() -> list[str]:
+    from ui import demo, views
+
+    return [views.readable(e) for e in demo.example_reviews()]

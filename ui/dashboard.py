@@ -243,7 +243,7 @@ def best_setting(results: Results) -> str:
     return table.sort_values(results.metric, ascending=results.metric in compare.LOWER_IS_BETTER)["setting"].iloc[0]
 
 
-def setting_picker(label: str, best: bool, request: gr.Request = None) -> gr.Dropdown:
+def setting_picker(label: str, best: bool, request: gr.Request | None = None) -> gr.Dropdown:
     """A/B's setting picker for a newly picked results set: its settings, starting at head truncation (A) or the
     set's best (B)."""
     try:
@@ -252,6 +252,14 @@ def setting_picker(label: str, best: bool, request: gr.Request = None) -> gr.Dro
         return gr.Dropdown(choices=[], value=None)
     start = best_setting(results) if best else results.baseline if results.baseline in results.settings else None
     return gr.Dropdown(choices=results.settings, value=start)
+
+
+def setting_picker_a(label: str, request: gr.Request = None) -> gr.Dropdown:
+    return setting_picker(label, False, request)
+
+
+def setting_picker_b(label: str, request: gr.Request = None) -> gr.Dropdown:
+    return setting_picker(label, True, request)
 
 
 def ab_compare(label_a: str, setting_a: str, label_b: str, setting_b: str, request: gr.Request = None):

@@ -185,3 +185,20 @@ def preload() -> None:
 
     if models := model_choices():
         threading.Thread(target=load, args=(models[0],), daemon=True).start()
+
+
+def linked_a(opened: bool, text: str, model: str, chunk_size, stride, minimal, pooling: str, cut: str = FIXED,
+             on: bool = False, last: Chosen | None = None, request: gr.Request = None):  # fmt: skip
+    """Setting A's run after a page opened from a link (ui.links): as demo_live; nothing where no link set it."""
+    if not opened:
+        yield (gr.update(),) * 7
+        return
+    yield from demo_live(text, model, chunk_size, stride, minimal, pooling, cut, on, last, request)
+
+
+def linked_b(opened: bool, text: str, model: str, chunk_size, stride, minimal, pooling: str, cut: str, on: bool,
+             last: Chosen | None = None, request: gr.Request = None):  # fmt: skip
+    """Setting B's run after a page opened from a link: as demo_b; nothing where no link set it."""
+    if not opened:
+        return (gr.update(),) * 6
+    return demo_b(text, model, chunk_size, stride, minimal, pooling, cut, on, last, request)

@@ -3,14 +3,13 @@ handlers of ui.demo, ui.dashboard and ui.runs."""
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import gradio as gr
 
 from eval import compare, figures
 from longbert import POOLINGS
-from ui import config, dashboard, demo, runs, views, visitor
+from ui import config, dashboard, demo, links, runs, views, visitor
 from ui.config import CHUNK_RANGE, review_source
 from ui.controls import CUTS, FIXED
 from ui.models import model_choices
@@ -69,6 +68,11 @@ def demo_tab() -> DemoTab:
         with gr.Column(min_width=320, visible=False) as outputs_b:
             verdict_b, chart_b = gr.Markdown(), gr.Plot(label="Chunks, setting B")
     shaded = gr.HTML()
+    with gr.Row():
+        share = gr.Button("Link to these settings", size="sm", scale=0, min_width=200)
+        link = gr.Textbox(show_label=False, buttons=["copy"], interactive=False, scale=4,
+                          placeholder="a link that reopens the demo with this model and these settings (pasted text "
+                          "stays out of it; an example or a committed review goes in by its id)")  # fmt: skip
     state_a, state_b = gr.State(None), gr.State(None)  # what each setting's sliders last used (ui.controls.Chosen)
     # The API: classify() with its three outputs. The page: demo_live() and demo_b(), which also settle the sliders
     # (clamped alike, stride and minimal following chunk_size); sliders run them on release (one request a drag),
@@ -92,7 +96,17 @@ def demo_tab() -> DemoTab:
     # chart on a window resize only).
     compare_on.change(lambda on: (gr.Column(visible=on), gr.Column(visible=on)), [compare_on], [column_b, outputs_b],
                       api_name=False, queue=False).then(None, js=REFIT).then(**run_a)  # fmt: skip
+    share.click(links.share, [model, text, *controls_a, compare_on, *controls_b], [link], api_name=False)
     return DemoTab(text, model, controls_a, compare_on, controls_b, (state_a, state_b), run_a, run_b)
+
+
+def opened_by_link(app: gr.Blocks, page: DemoTab, tabs: gr.Tabs) -> None:
+    """A page opened from a link (ui.links) shows the demo with its model and settings, and classifies."""
+    opened = gr.State(False)
+    outputs = [opened, page.text, page.model, *page.controls_a, page.compare_on, *page.controls_b, tabs]
+    run_a = dict(page.run_a, fn=demo.linked_a, inputs=[opened, *page.run_a["inputs"]])
+    run_b = dict(page.run_b, fn=demo.linked_b, inputs=[opened, *page.run_b["inputs"]])
+    app.load(links.open_link, None, outputs, api_name=False).then(**run_a).then(**run_b)
 
 
 def settings_space(labels: list[str]) -> tuple:
@@ -162,8 +176,9 @@ def a_against_b(labels: list[str], page: DemoTab, tabs: gr.Tabs) -> tuple[gr.Dro
         with gr.Column(min_width=320):
             ab_calibration = gr.Plot(dashboard.ab_calibration(labels[0], start_a, labels[0], best))
     ab_rows = gr.Dataframe(ab_table, interactive=False, max_height=320, label="Where A and B disagree")
-    for which, settings, best in ((set_a, setting_a, False), (set_b, setting_b, True)):
-        which.change(functools.partial(dashboard.setting_picker, best=best), [which], [settings], api_name=False)
+    for which, settings, picker in ((set_a, setting_a, dashboard.setting_picker_a),
+                                    (set_b, setting_b, dashboard.setting_picker_b)):  # fmt: skip
+        which.change(picker, [which], [settings], api_name=False)
     ab_inputs = [set_a, setting_a, set_b, setting_b]
     gr.on([setting_a.change, setting_b.change], dashboard.ab_compare, ab_inputs, [ab_note, ab_chart, ab_rows],
           api_name="compare")  # fmt: skip
@@ -275,5 +290,6 @@ def build_app() -> gr.Blocks:
             with gr.Tab("Evaluation", id="evaluation"):
                 pickers = dashboard_section(page, tabs)
                 runs_section(page.model, pickers)
+        opened_by_link(app, page, tabs)
         app.unload(visitor.forget)
     return app
