@@ -1,7 +1,6 @@
 """A visitor's own labelled file on the Evaluation tab: read, checked against the model, scored, on the whole
 dashboard, downloadable, reproducible by `python -m eval`, and the visitor's alone."""
 
-import re
 import shlex
 from pathlib import Path
 
