@@ -97,18 +97,20 @@ class LongTextClassifier:
         precision: str = "auto",
         *,
         new_head: bool = False,
+        safetensors_only: bool = False,
     ) -> LongTextClassifier:
         """Load from a local directory or a Hub id (default: $LONGBERT_MODEL, else the bundled model), with
         the settings saved beside the model.
 
         A checkpoint without a trained classification head is refused, unless new_head (a random
-        head: for timing, not for answers).
+        head: for timing, not for answers). safetensors_only: never unpickle weights (a model someone else chose).
         """
         if name_or_path is None:
             from longbert.bundled import default_model
 
             name_or_path = default_model()
-        model, tokenizer, settings = load_pretrained(name_or_path, new_head=new_head)
+        safe = {"use_safetensors": True} if safetensors_only else {}
+        model, tokenizer, settings = load_pretrained(name_or_path, new_head=new_head, **safe)
         precision = loading_precision(precision, resolve_device(device))
         return cls(model, tokenizer, settings=settings, device=device, precision=precision)
 

@@ -86,8 +86,9 @@ def _load(source: str, local_files_only: bool, model_kwargs: dict):
 
     tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_files_only)
     model, info = AutoModelForSequenceClassification.from_pretrained(
-        source, local_files_only=local_files_only, dtype=torch.float32, output_loading_info=True, **model_kwargs
-    )
+        source, local_files_only=local_files_only, dtype=torch.float32, output_loading_info=True,
+        trust_remote_code=False, **model_kwargs
+    )  # fmt: skip
     return model, tokenizer, info["missing_keys"]
 
 

@@ -138,7 +138,7 @@ def class_ids(values: list[str], labels: Sequence[str]) -> list[int]:
         shown = ", ".join(repr(u) for u in unknown[:3]) + (
             f" and {len(unknown) - 3:,} more" if len(unknown) > 3 else ""
         )
-        raise LongbertError(f"label(s) {shown} not among the model's labels ({', '.join(map(str, labels))})")
+        raise LongbertError(f"label(s) {shown} not among the label names ({', '.join(map(str, labels))})")
     return [index[v.casefold()] for v in values]
 
 

@@ -187,7 +187,7 @@ def test_training_starts_from_a_base_checkpoint_that_predict_refuses(tmp_path):
         ([0, float("nan")], None, "row 1: single-label labels must be integers"),
         ([0, 1.5], None, "for a numeric target use --task regression"),
         ([["a"], "b"], None, "row 1: multi-label labels must be a list"),
-        ([["a", "b"], ["c"]], ["a", "b"], r"labels \['c'\] are not among the label names"),
+        ([["a", "b"], ["c"]], ["a", "b"], r"label\(s\) 'c' not among the label names \(a, b\)"),
         ([[0, 1], [2]], None, None),
     ],
 )
@@ -277,7 +277,7 @@ def test_train_command_refuses_labels_that_do_not_fit_the_task(capsys, tmp_path,
     "name, content, message",
     [
         ("empty.csv", b"", "empty.csv as csv: No columns to parse from file"),
-        ("binary.csv", b'\x00\x01"\xff\xfe binary', "binary.csv as csv"),
+        ("binary.csv", b'\x00\x01"\xff\xfe binary', "binary.csv is not UTF-8 text"),
         ("broken.jsonl", b'{"text": "good", "label": 1}\n{"text": "bad", "label": \n', "broken.jsonl as jsonl"),
         ("words.csv", b"text,label\ngood,pos\nbad,0\n", "row 0: single-label labels must be integers 0..K-1"),
         ("gap.csv", b"text,label\ngood,\nbad,0\n", "row 0: single-label labels must be integers 0..K-1, got nan"),

@@ -118,7 +118,7 @@ def test_a_file_run_is_on_the_dashboard_and_equals_python_m_eval(tmp_path, varie
 BAD = {
     "latin.csv": (b"review,sentiment\ncaf\xe9 great,positive\n", "is not UTF-8 text"),
     "missing.csv": (b"body,sentiment\ngood,positive\n", "has no column(s) review"),
-    "labels.csv": (b"review,sentiment\ngood,positive\nmeh,neutral\n", "label(s) 'neutral' not among the model's"),
+    "labels.csv": (b"review,sentiment\ngood,positive\nmeh,neutral\n", "'neutral' not among the label names (NEGATIVE,"),
     "ids.csv": (b"review,sentiment\ngood,1\nbad,7\n", "label 7 is out of range for 2"),
     "empty.csv": (b"review,sentiment\n", "has no rows"),
     "quote.csv": (b'review,sentiment\n"good film,positive\nbad,negative\n', "EOF inside string"),

@@ -22,7 +22,16 @@ from longbert.scoring import Meter, tokens_scored
 from ui import budget, config, views
 from ui.config import CHUNK_RANGE, FULL_SPLIT, gpu
 from ui.controls import FIXED, Chosen, demo_strategy, settle
-from ui.models import chunked, classifier_for, is_loaded, is_scored, load_classifier, model_choices, scored
+from ui.models import (
+    chunked,
+    classifier_for,
+    is_hub_model,
+    is_loaded,
+    is_scored,
+    load_classifier,
+    model_choices,
+    scored,
+)
 from ui.truth import true_label
 
 LOADING = "Loading the model: the first request takes about 10 s, later ones a fraction of that."
@@ -101,7 +110,7 @@ def classify(text: str, model: str, chunk_size, stride, minimal, pooling: str, b
     if len(text) > config.MAX_CHARS:
         return (f"This text has {len(text):,} characters; the limit here is {config.MAX_CHARS:,}.", *empty)
     try:
-        classifier = classifier_for(model)
+        classifier = classifier_for(model, key[0] if key else None)
         strategy = demo_strategy(boundaries, chunk_size, stride, minimal)
         strategy.validate(classifier.max_chunk_size)
         head_strategy = Truncation(min(HEAD.head, classifier.max_chunk_size), 0)
@@ -157,7 +166,7 @@ def demo_live(text: str, model: str, chunk_size, stride, minimal, pooling: str, 
               on: bool = False, last: Chosen | None = None, request: gr.Request = None):  # fmt: skip
     """Setting A's page handler: demo() (titled A when compare mode is on), first saying that the model is loading
     where this is its first use."""
-    if model and not is_loaded(model) and model in model_choices() and text and text.strip():
+    if model and not is_loaded(model) and (model in model_choices() or is_hub_model(model)) and text and text.strip():
         yield (LOADING, *(gr.update(),) * 6)
     yield demo(text, model, chunk_size, stride, minimal, pooling, cut, last, "A", request, titled=bool(on))
 

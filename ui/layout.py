@@ -56,7 +56,15 @@ def demo_tab() -> DemoTab:
             example_list = gr.Examples([[views.readable(e)] for e in demo.example_reviews()], inputs=[text],
                                        label="IMDB test reviews (pick one to classify it)")  # fmt: skip
         with gr.Column(scale=2, min_width=300):
-            model = gr.Dropdown(models, value=models[0] if models else None, label="Model", visible=len(models) > 1)
+            hub = config.hub_models()
+            model = gr.Dropdown(
+                models,
+                value=models[0] if models else None,
+                label="Model",
+                allow_custom_value=hub,
+                visible=len(models) > 1 or hub,
+                info="or type a Hub id (owner/name) of a BERT-family classifier" if hub else None,
+            )
             controls_a = setting_controls()
             compare_on = gr.Checkbox(False, label="Compare with a second setting (B)")
             button = gr.Button("Classify", variant="primary")

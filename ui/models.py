@@ -5,17 +5,23 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import threading
+import time
 from collections import OrderedDict
+from pathlib import Path
 
 from longbert import Chunks, ChunkScores, LongbertError, LongTextClassifier
 from longbert.bundled import default_model
 from longbert.chunking import Strategy
+from longbert.hub import check_hub_model
 from longbert.scoring import Meter
 from ui import config
 
-_loaded: dict[str, LongTextClassifier] = {}
+_loaded: OrderedDict[str, LongTextClassifier] = OrderedDict()  # least recently used first
 _loading = threading.Lock()
+_hub_loads: dict[str, list[float]] = {}  # when each session loaded a model from the Hub
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def model_choices() -> list[str]:
@@ -27,23 +33,48 @@ def model_choices() -> list[str]:
     return list(dict.fromkeys(choices))
 
 
-def classifier_for(model: str) -> LongTextClassifier:
-    """The loaded classifier of an offered model: the picker's choices, in the page and through the API alike,
-    so no request can make the server download or load a model of its own choosing."""
-    if model not in model_choices():
-        raise LongbertError(f"model {model!r} is not offered here (set LONGBERT_MODELS to offer more)")
-    return load_classifier(model)
+def is_hub_model(model: str) -> bool:
+    """Whether a model not offered here may come from the Hub: Hub models are on and it reads as owner/name."""
+    return config.hub_models() and isinstance(model, str) and bool(HUB_ID.match(model)) and not Path(model).exists()
+
+
+def classifier_for(model: str, session: str | None = None) -> LongTextClassifier:
+    """The loaded classifier of an offered model (the picker's choices), or, where Hub models are on, of an open
+    BERT-family classifier on the Hub (checked before any download, loaded with safetensors only, counted against
+    the session's LONGBERT_HUB_LOADS an hour): no request can make the server load anything else."""
+    if model in model_choices():
+        return load_classifier(model)
+    if not is_hub_model(model):
+        hub = " or type a Hub id (owner/name)" if config.hub_models() else ""
+        raise LongbertError(f"model {model!r} is not offered here (set LONGBERT_MODELS to offer more{hub})")
+    with _loading:
+        if model in _loaded:
+            _loaded.move_to_end(model)
+            return _loaded[model]
+    now, key = time.monotonic(), session or "direct"
+    recent = [t for t in _hub_loads.get(key, []) if now - t < 3600]
+    if len(recent) >= config.HUB_LOADS:
+        raise LongbertError(f"you have loaded {len(recent)} models from the Hub this hour; the limit here is "
+                            f"{config.HUB_LOADS} (LONGBERT_HUB_LOADS): use one already loaded")  # fmt: skip
+    check_hub_model(model, config.MAX_MODEL_MB)
+    _hub_loads[key] = [*recent, now]
+    return load_classifier(model, safetensors_only=True)
 
 
 def is_loaded(model: str) -> bool:
     return model in _loaded
 
 
-def load_classifier(model: str) -> LongTextClassifier:
-    """A model loaded once per process (requests arriving while it loads wait for it), in LONGBERT_PRECISION."""
+def load_classifier(model: str, safetensors_only: bool = False) -> LongTextClassifier:
+    """A model loaded once per process (requests arriving while it loads wait for it), in LONGBERT_PRECISION; at
+    most LONGBERT_MAX_MODELS stay loaded, the least recently used going first."""
     with _loading:
         if model not in _loaded:
-            _loaded[model] = LongTextClassifier.from_pretrained(model, precision=config.precision())
+            _loaded[model] = LongTextClassifier.from_pretrained(model, precision=config.precision(),
+                                                                safetensors_only=safetensors_only)  # fmt: skip
+            while len(_loaded) > max(config.MAX_MODELS, 1):
+                _loaded.popitem(last=False)
+        _loaded.move_to_end(model)
         return _loaded[model]
 
 

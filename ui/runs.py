@@ -59,7 +59,7 @@ def available_reviews(source: str) -> int:
         return 0
 
 
-def checked_setting(model: str, grid: str, poolings) -> tuple:
+def checked_setting(model: str, grid: str, poolings, session: str | None = None) -> tuple:
     """The run's classifier, chunkings and poolings, or one LongbertError line."""
     if not model:
         raise LongbertError("no model is configured: set LONGBERT_MODEL")
@@ -68,28 +68,29 @@ def checked_setting(model: str, grid: str, poolings) -> tuple:
     poolings = [poolings] if isinstance(poolings, str) else list(poolings or [])
     if not poolings:
         raise LongbertError("choose at least one pooling")
-    return classifier_for(model), parse_grid(grid), poolings
+    return classifier_for(model, session), parse_grid(grid), poolings
 
 
-def checked(model: str, reviews, grid: str, poolings) -> tuple:
+def checked(model: str, reviews, grid: str, poolings, session: str | None = None) -> tuple:
     """A run on the IMDB test reviews here: (classifier, a seeded, balanced sample, chunkings, poolings, source)."""
     reviews = whole_number(reviews, "reviews")
     if reviews < 1:
         raise LongbertError(f"reviews must be at least 1, got {reviews}")
-    classifier, chunkings, poolings = checked_setting(model, grid, poolings)
+    classifier, chunkings, poolings = checked_setting(model, grid, poolings, session)
     frame = fit_labels(load_imdb("test", review_source()), classifier.task)
     data = HUB_ID if review_source() == HUB_ID else "sample" if review_source() == "sample" else review_source()
     return classifier, balanced_sample(frame, reviews, seed=0), chunkings, poolings, Source(data, "IMDB test reviews")
 
 
-def checked_file(file, text_column, label_column, model: str, rows, grid: str, poolings, from_page: bool) -> tuple:
+def checked_file(file, text_column, label_column, model: str, rows, grid: str, poolings, from_page: bool,
+                 session: str | None = None) -> tuple:  # fmt: skip
     """A run on the visitor's file: (classifier, a seeded sample of at most LONGBERT_MAX_UPLOAD_ROWS of its rows,
     labels fitted to the model, chunkings, poolings, source), or one LongbertError line before any scoring."""
     upload = uploads.upload_of(file, from_page)
     rows = whole_number(rows, "rows")
     if not 1 <= rows <= config.MAX_UPLOAD_ROWS:
         raise LongbertError(f"rows must be from 1 to {config.MAX_UPLOAD_ROWS:,}, got {rows:,}")
-    classifier, chunkings, poolings = checked_setting(model, grid, poolings)
+    classifier, chunkings, poolings = checked_setting(model, grid, poolings, session)
     frame = uploads.labelled_rows(upload, text_column, label_column, classifier.task, rows)
     return classifier, frame, chunkings, poolings, Source(upload.name, upload.name, text_column, label_column)
 
@@ -240,7 +241,8 @@ def run_evaluation(
     here; the note, table, figures, files and command."""
 
     def prepare() -> dict:
-        return run_of(checked(model, reviews, grid, poolings), model, grid, whole_number(reviews, "reviews"))
+        prepared = checked(model, reviews, grid, poolings, visitor.session_of(request))
+        return run_of(prepared, model, grid, whole_number(reviews, "reviews"))
 
     yield from scored_run(visitor.session_of(request), prepare, request is not None, progress)
 
@@ -261,7 +263,8 @@ def evaluate_file(
     file (CSV, JSON lines or parquet) with the chosen model; the same tables as the page, and the files."""
 
     def prepare() -> dict:
-        prepared = checked_file(file, text_column, label_column, model, rows, grid, poolings, request is not None)
+        prepared = checked_file(file, text_column, label_column, model, rows, grid, poolings, request is not None,
+                                visitor.session_of(request))  # fmt: skip
         return run_of(prepared, model, grid, whole_number(rows, "rows"))
 
     yield from scored_run(visitor.session_of(request), prepare, request is not None, progress)
