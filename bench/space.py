@@ -5,7 +5,9 @@
 - a demo request that would score about 76,000 tokens (the longest example at 510/16/1): its answer's time;
 - a fresh long review's demo answer alone, and while an evaluation run scores (300 reviews, the default grid);
 - a run whose API client goes away 10 s in: seconds until the server stops scoring and its CPU falls;
-- Stop pressed in chromium during a 300-review run: seconds until the CPU falls, and the partial results shown.
+- Stop pressed in chromium during a 300-review run: seconds until the CPU falls, and the partial results shown;
+- a visitor's 2,000-row upload (CSV, review/sentiment) at 510/510/1: refused before scoring or finished inside the
+  run budget, its time, and fresh demo answers while it is checked.
 The server's CPU is read with psutil (its process, every 0.1 s); "down" is under 20% of one core.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -94,6 +97,48 @@ def measure_api(url: str, model: str, server: psutil.Process, longest: str) -> d
     return row
 
 
+def upload_file(directory: Path, rows: int = 2000) -> Path:
+    """A visitor's CSV of `rows` IMDB test reviews (review, sentiment as names): the full split where
+    LONGBERT_IMDB or ../shared has it, else the bundled sample's reviews, each repeat numbered."""
+    import pandas as pd
+
+    from longbert.data import load_imdb
+
+    frame = load_imdb("test", "sample")
+    for source in (os.environ.get("LONGBERT_IMDB"), "../shared/data/imdb"):
+        if source and Path(source).exists():
+            frame = load_imdb("test", source)
+            break
+    frame = frame.sample(rows, replace=len(frame) < rows, random_state=0).reset_index(drop=True)
+    texts = [f"({i}) {t}" for i, t in enumerate(frame["text"])]
+    sentiment = ["positive" if label == 1 else "negative" for label in frame["label"]]
+    path = directory / "visitor-2000.csv"
+    pd.DataFrame({"review": texts, "sentiment": sentiment}).to_csv(path, index=False)
+    return path
+
+
+def measure_upload(url: str, model: str, longest: str) -> dict:
+    import tempfile
+
+    from gradio_client import Client, handle_file
+
+    client = Client(url, verbose=False)
+    with tempfile.TemporaryDirectory() as directory:
+        path = upload_file(Path(directory))
+        start = time.perf_counter()
+        job = client.submit(handle_file(str(path)), "review", "sentiment", model, 2000, "510/510/1", ["mean"],
+                            api_name="/evaluate_file")  # fmt: skip
+        fresh = [f"Upload bench review {i}. " + longest for i in range(3)]
+        during = demo_seconds(Client(url, verbose=False), model, fresh)
+        note = job.result()[0]
+        took = time.perf_counter() - start
+        size_mb = path.stat().st_size / 2**20
+    return {"upload_rows": 2000, "upload_mb": round(size_mb, 2),
+            "upload_answer": note, "upload_s": round(took, 2),
+            "upload_refused": note.startswith("This evaluation run would score"),
+            "demo_during_upload_s": [round(s, 3) for s in during]}  # fmt: skip
+
+
 def measure_stop(url: str, server: psutil.Process) -> dict:
     from playwright.sync_api import sync_playwright
 
@@ -105,7 +150,7 @@ def measure_stop(url: str, server: psutil.Process) -> dict:
         box = page.get_by_label(re.compile("^number input for reviews"))
         box.fill(RUN[0])
         box.press("Enter")
-        page.get_by_role("button", name="Run").click()
+        page.get_by_role("button", name="Run on IMDB reviews").click()
         page.get_by_text(re.compile(r"Scoring: [\d,]+ of")).wait_for(timeout=60_000)
         time.sleep(12)
         page.get_by_role("button", name="Stop").click()
@@ -143,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         result = {"device": device, "instruction_set": cpu_instruction_set(), "model": args.model or "longbert/model"}
         result |= measure_api(url, model, server, longest)
         result |= measure_stop(url, server)
+        result |= measure_upload(url, model, longest)
     finally:
         process.terminate()
         process.wait(timeout=30)

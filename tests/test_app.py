@@ -550,7 +550,7 @@ def start_run(server, browser_page, grid: str):
     page.goto(server)
     page.get_by_role("tab", name="Evaluation").click()
     page.get_by_label("chunkings CHUNK/STRIDE/MINIMAL").fill(grid)
-    page.get_by_role("button", name="Run").click()
+    page.get_by_role("button", name="Run on IMDB reviews").click()
     page.get_by_text(re.compile(r"Scoring: [\d,]+ of [\d,]+ tokens \(\d+%\), about")).wait_for(timeout=30_000)
     return page
 
