@@ -81,3 +81,24 @@ def classifier(model_dir):
     from longbert import LongTextClassifier
 
     return LongTextClassifier.from_pretrained(model_dir, device="cpu", precision="fp32")
+
+
+@pytest.fixture()
+def chromium():
+    """Debian's chromium under Playwright (skipped where it is not installed: .ci/run installs it)."""
+    from bench.browser import CHROMIUM, CHROMIUM_ARGS
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def settled(page, timeout: float = 30) -> None:
+    """Wait until no request is pending on the page's queue and what it answered is drawn."""
+    page.wait_for_timeout(600)
+    page.wait_for_function("!document.querySelector('.progress-text, .eta-bar')", timeout=timeout * 1000)
+    page.wait_for_timeout(300)

@@ -12,11 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import save_tiny_model
+from conftest import save_tiny_model, settled
 
 pytest.importorskip("gradio")
 
-from bench.browser import CHROMIUM, CHROMIUM_ARGS
 from bench.load import free_port
 from eval.results import Results
 from eval.run import evaluate, parse_grid
@@ -390,28 +389,13 @@ def drag(page, label: str, start: float, end: float, steps: int = 25) -> None:
     page.mouse.up()
 
 
-def settled(page, timeout: float = 30) -> None:
-    """Wait until no request is pending on the page's queue and its verdicts are drawn."""
-    page.wait_for_timeout(600)
-    page.wait_for_function("!document.querySelector('.progress-text, .eta-bar')", timeout=timeout * 1000)
-    page.wait_for_timeout(300)
-
-
 def no_error_toast(page) -> bool:
     return page.locator(".toast-body.error, [data-testid='toast-body']").count() == 0
 
 
 @pytest.fixture()
-def browser_page(server):
-    import os
-
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+def browser_page(server, chromium):
+    return chromium
 
 
 def slider_values(page) -> tuple[int, int, int]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TOKENIZER_DIR, save_tiny_model, tiny_bert
+from conftest import TOKENIZER_DIR, save_tiny_model, settled, tiny_bert
 
 pytest.importorskip("gradio")
 
@@ -245,29 +245,9 @@ def test_multi_label_and_regression_files_through_the_api(kind, server, tmp_path
     assert dashboard.readable_table(dashboard.results_of(label, page))[metric].notna().all()
 
 
-@pytest.fixture()
-def browser(server):
-    import os
-
-    from bench.browser import CHROMIUM, CHROMIUM_ARGS
-
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-def quiet(page, timeout: float = 60) -> None:
-    page.wait_for_timeout(600)
-    page.wait_for_function("!document.querySelector('.progress-text, .eta-bar')", timeout=timeout * 1000)
-    page.wait_for_timeout(600)
-
-
 @pytest.mark.slow
-def test_browser_upload_run_download_and_a_shared_link(server, browser, tmp_path, varied, monkeypatch):
+def test_browser_upload_run_download_and_a_shared_link(server, chromium, tmp_path, varied, monkeypatch):
+    browser = chromium
     path = reviews_csv(tmp_path)
     page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     errors = []
@@ -284,7 +264,7 @@ def test_browser_upload_run_download_and_a_shared_link(server, browser, tmp_path
     grid.press("Tab")
     page.get_by_role("button", name="Run on this file").click()
     page.get_by_text("Scored 40 reviews").wait_for(timeout=120_000)
-    quiet(page)
+    settled(page, 60)
     toasts = [t.inner_text() for t in page.locator(".toast-body").all()]
     assert not toasts, toasts
     assert page.get_by_text("Error", exact=True).count() == 0, "no error badge on any chart"
@@ -320,10 +300,10 @@ def test_browser_upload_run_download_and_a_shared_link(server, browser, tmp_path
     box = page.get_by_label("number input for chunk_size (tokens)")
     box.fill("256")
     box.press("Enter")
-    quiet(page)
+    settled(page, 60)
     page.get_by_label("pooling", exact=True).first.click()
     page.get_by_role("option", name="max", exact=True).click()
-    quiet(page)
+    settled(page, 60)
     page.get_by_role("button", name="Link to these settings").click()
     values = "[...document.querySelectorAll('textarea, input')].map(e => e.value)"
     page.wait_for_function(f"{values}.some(v => v.includes('chunk_size='))", timeout=30_000)
@@ -332,7 +312,7 @@ def test_browser_upload_run_download_and_a_shared_link(server, browser, tmp_path
     fresh = browser.new_page(viewport={"width": 1400, "height": 1000})
     fresh.goto(link)
     fresh.get_by_text("Head truncation").first.wait_for(timeout=60_000)
-    quiet(fresh)
+    settled(fresh, 60)
     assert fresh.get_by_label("number input for chunk_size (tokens)").input_value() == "256"
     assert fresh.get_by_label("pooling", exact=True).first.input_value() == "max"
     assert fresh.get_by_label("Review", exact=True).input_value().startswith(example[:40])
@@ -344,3 +324,18 @@ def demo_examples() -> list[str]:
     from ui import demo, views
 
     return [views.readable(e) for e in demo.example_reviews()]
+
+
+def test_a_link_names_a_known_review_by_id_and_pasted_text_not_at_all():
+    from ui import links, truth, views
+
+    truth.known_labels.cache_clear()
+    frame = pd.read_parquet(SAMPLE)
+    examples = set(demo_examples())
+    row = next(r for _, r in frame.iterrows() if views.readable(r["text"]) not in examples)
+    reference = links.review_reference(row["text"])
+    assert reference == {"review": str(row["review_id"]), "label": str(row["label"])}
+    assert links.review_from(reference) == views.readable(row["text"]), "the link reopens that very review"
+    assert links.review_reference(demo_examples()[2]) == {"example": "2"}
+    assert links.review_reference("A review someone pasted, known nowhere.") == {}
+    truth.known_labels.cache_clear()

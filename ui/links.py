@@ -1,6 +1,6 @@
 """Links that reopen the demo with its model and settings (setting B too, in compare mode), read as query
-parameters when a page loads. A committed review goes into a link by its id (an example by its number, a review
-from the committed results or the reviews here by review_id and label); pasted text never does."""
+parameters when a page loads. A known review goes into a link by its id (an example by its number, a review from
+the committed results, the sample or the reviews here by review_id and label); pasted text never does."""
 
 from __future__ import annotations
 
@@ -10,28 +10,23 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import gradio as gr
 
 from longbert import POOLINGS, LongbertError
-from ui import dashboard, demo, models, views
+from ui import dashboard, demo, models, truth, views
 from ui.controls import CUTS, whole_number
 
 CONTROLS = ("chunk_size", "stride", "minimal", "pooling", "cut")
 
 
 def review_reference(text: str) -> dict[str, str]:
-    """The link's name for the review in the box: an example's number, a committed review's id and label, or none."""
+    """The link's name for the review in the box: an example's number, else the id and label of a review the page
+    knows (ui.truth: the committed results' disagreements, the sample, the reviews here), else none."""
     shown = views.readable(text or "").strip()
     if not shown:
         return {}
     for number, example in enumerate(demo.example_reviews()):
         if views.readable(example).strip() == shown:
             return {"example": str(number)}
-    for directory in dashboard.result_sets().values():
-        found = dashboard.results_at(directory).disagreements
-        if {"text", "review_id", "label"} <= set(found.columns):
-            match = found["text"].map(lambda t: views.readable(t).strip() == shown)
-            if match.any():
-                row = found[match].iloc[0]
-                return {"review": str(row["review_id"]), "label": str(row["label"])}
-    return {}
+    label, review_id = truth.known_labels().get(truth.key(shown), (None, None))
+    return {} if review_id is None else {"review": str(review_id), "label": str(label)}
 
 
 def link_for(page_url: str, model: str, text: str, controls_a: tuple, compare_on: bool, controls_b: tuple) -> str:

@@ -12,20 +12,20 @@ import time
 from dataclasses import dataclass
 
 import gradio as gr
+import pandas as pd
 
 from eval import figures
-from eval.run import TooCostly, evaluate, figure_writer, parse_grid
-from longbert import LongbertError
+from eval.run import TooCostly, evaluate, parse_grid
+from longbert import Chunking, LongbertError, LongTextClassifier
 from longbert.bundled import default_model
-from longbert.data import HUB_ID, balanced_sample, fit_labels, load_imdb
+from longbert.data import balanced_sample, fit_labels, load_imdb
 from longbert.errors import Stopped
 from longbert.scoring import Meter
-from ui import budget, config, dashboard, uploads, visitor
+from ui import budget, config, dashboard, truth, uploads, visitor
 from ui.config import gpu, review_source
 from ui.controls import whole_number
 from ui.dashboard import readable_table
 from ui.models import classifier_for
-from ui.truth import key as truth_key
 
 _runs: dict[str, Meter] = {}  # the run scoring now, per page session
 _runs_lock = threading.Lock()
@@ -42,6 +42,27 @@ class Source:
     name: str
     text_column: str = "text"
     label_column: str = "label"
+
+
+@dataclass(frozen=True)
+class Run:
+    """A checked run: the classifier, the sampled reviews, what to compare, where the reviews came from, and the
+    model, chunkings and size as asked for (the command that reproduces it is written from these)."""
+
+    classifier: LongTextClassifier
+    frame: pd.DataFrame
+    chunkings: list[Chunking]
+    poolings: list[str]
+    source: Source
+    model: str
+    grid: str
+    asked: int
+
+    @property
+    def meta(self) -> dict:
+        """What the run's results say of where their reviews came from."""
+        return {"visitor": True, "data": self.source.data, "split": "test", "limit": len(self.frame), "seed": 0,
+                "sample": "balanced"}  # fmt: skip
 
 
 def scoring_now() -> int:
@@ -71,28 +92,28 @@ def checked_setting(model: str, grid: str, poolings, session: str | None = None)
     return classifier_for(model, session), parse_grid(grid), poolings
 
 
-def checked(model: str, reviews, grid: str, poolings, session: str | None = None) -> tuple:
-    """A run on the IMDB test reviews here: (classifier, a seeded, balanced sample, chunkings, poolings, source)."""
-    reviews = whole_number(reviews, "reviews")
-    if reviews < 1:
-        raise LongbertError(f"reviews must be at least 1, got {reviews}")
+def checked(model: str, reviews, grid: str, poolings, session: str | None = None) -> Run:
+    """A run on a seeded, balanced sample of the IMDB test reviews here, or one LongbertError line."""
+    asked = whole_number(reviews, "reviews")
+    if asked < 1:
+        raise LongbertError(f"reviews must be at least 1, got {asked}")
     classifier, chunkings, poolings = checked_setting(model, grid, poolings, session)
-    frame = fit_labels(load_imdb("test", review_source()), classifier.task)
-    data = HUB_ID if review_source() == HUB_ID else "sample" if review_source() == "sample" else review_source()
-    return classifier, balanced_sample(frame, reviews, seed=0), chunkings, poolings, Source(data, "IMDB test reviews")
+    frame = balanced_sample(fit_labels(load_imdb("test", review_source()), classifier.task), asked, seed=0)
+    return Run(classifier, frame, chunkings, poolings, Source(review_source(), "IMDB test reviews"), model, grid, asked)
 
 
 def checked_file(file, text_column, label_column, model: str, rows, grid: str, poolings, from_page: bool,
-                 session: str | None = None) -> tuple:  # fmt: skip
-    """A run on the visitor's file: (classifier, a seeded sample of at most LONGBERT_MAX_UPLOAD_ROWS of its rows,
-    labels fitted to the model, chunkings, poolings, source), or one LongbertError line before any scoring."""
+                 session: str | None = None) -> Run:  # fmt: skip
+    """A run on a seeded sample of at most LONGBERT_MAX_UPLOAD_ROWS of the visitor's file's rows, labels fitted to
+    the model, or one LongbertError line before any scoring."""
     upload = uploads.upload_of(file, from_page)
-    rows = whole_number(rows, "rows")
-    if not 1 <= rows <= config.MAX_UPLOAD_ROWS:
-        raise LongbertError(f"rows must be from 1 to {config.MAX_UPLOAD_ROWS:,}, got {rows:,}")
+    asked = whole_number(rows, "rows")
+    if not 1 <= asked <= config.MAX_UPLOAD_ROWS:
+        raise LongbertError(f"rows must be from 1 to {config.MAX_UPLOAD_ROWS:,}, got {asked:,}")
     classifier, chunkings, poolings = checked_setting(model, grid, poolings, session)
-    frame = uploads.labelled_rows(upload, text_column, label_column, classifier.task, rows)
-    return classifier, frame, chunkings, poolings, Source(upload.name, upload.name, text_column, label_column)
+    frame = uploads.labelled_rows(upload, text_column, label_column, classifier.task, asked)
+    source = Source(upload.name, upload.name, text_column, label_column)
+    return Run(classifier, frame, chunkings, poolings, source, model, grid, asked)
 
 
 def command(model: str, source: Source, reviews: int, grid: str, poolings: list[str]) -> str:
@@ -120,7 +141,7 @@ def progress_note(meter: Meter, started: float) -> str:
             f"{left:,.0f} s left at {rate:,.0f} tokens/s.")  # fmt: skip
 
 
-def answer(outcome: dict, run: dict, session: str, from_page: bool) -> tuple:
+def answer(outcome: dict, run: Run, session: str, from_page: bool) -> tuple:
     """The run's note, table, figures, files to download, reproducing command and results pickers (or its message)
     once the worker is done; the results become one of the session's sets, shown on the whole dashboard."""
     error = outcome.get("error")
@@ -133,7 +154,7 @@ def answer(outcome: dict, run: dict, session: str, from_page: bool) -> tuple:
         return f"**Error:** {error}", *NOTHING
     if error is not None:
         raise error
-    results, frame, source, asked = outcome["results"], run["frame"], run["source"], run["asked"]
+    results, frame, source, asked = outcome["results"], run.frame, run.source, run.asked
     partial = results.meta.get("partial")
     scored = f"{results.reviews} of {len(frame)} reviews (partial)" if partial else f"{results.reviews} reviews"
     note = f"Scored {results.reviews} reviews in {results.meta['seconds']:.1f} s."
@@ -142,16 +163,12 @@ def answer(outcome: dict, run: dict, session: str, from_page: bool) -> tuple:
     if len(frame) < asked:
         where = f"{source.name} holds" if source.data == source.name else "the reviews here (LONGBERT_IMDB) hold"
         note += f" ({asked:,} were asked for; {where} only {len(frame):,}.)"
-    line = command(run["model"], source, len(frame), run["grid"], run["poolings"])
+    line = command(run.model, source, len(frame), run.grid, run.poolings)
     results.meta["command"] = line
     directory = visitor.fresh_directory(session)
-    results.write(directory, figure_writer())
-    truths = {}
-    if not results.task.values and results.task.activation == "softmax":
-        truths = {truth_key(t): int(k) for t, k in zip(results.disagreements.get("text", []),
-                                                        results.disagreements.get("label", []))}  # fmt: skip
-    label = visitor.keep(session, f"{source.name}, {dashboard.model_name(run['model'])}, {scored}", results,
-                         directory, truths)  # fmt: skip
+    results.write(directory)  # the files to download; the page draws the figures from the results themselves
+    label = visitor.keep(session, f"{source.name}, {dashboard.model_name(run.model)}, {scored}", results, directory,
+                         truth.set_labels(results))  # fmt: skip
     note += f" It is now on the whole dashboard above as **{label}** (this page only; kept an hour at most)."
     plots = figures.accuracy_figure(results), figures.bucket_figure(results)
     files = [str(directory / "summary.csv"), str(directory / "predictions.parquet")]
@@ -162,10 +179,10 @@ def answer(outcome: dict, run: dict, session: str, from_page: bool) -> tuple:
 
 
 def scored_run(key: str, prepare, from_page: bool, progress):
-    """One evaluation run for a session: prepare() gives (classifier, frame, chunkings, poolings, source, model,
-    grid, asked) or one LongbertError line; a worker scores while this generator reports progress every half
-    second, and each report the page takes counts as a sign of life; a run not heard from for config.GONE_AFTER_S
-    (its page or client went away) stops, as does Stop, within one batch."""
+    """One evaluation run for a session: prepare() gives the checked Run or one LongbertError line; a worker scores
+    while this generator reports progress every half second, and each report the page takes counts as a sign of
+    life; a run not heard from for config.GONE_AFTER_S (its page or client went away) stops, as does Stop, within
+    one batch."""
     with _runs_lock:
         if key in _runs:
             yield "A run of yours is still scoring: Stop it, or wait for it.", *KEEP
@@ -192,11 +209,10 @@ def scored_run(key: str, prepare, from_page: bool, progress):
 
     def work() -> None:
         try:
-            outcome["results"] = evaluate(run["classifier"], run["frame"], model=run["model"],
-                                          chunkings=run["chunkings"], poolings=run["poolings"], progress=False,
-                                          max_tokens=config.RUN_TOKENS, max_settings=config.MAX_RUN_SETTINGS,
-                                          meter=meter, block_reviews=config.RUN_BLOCK_REVIEWS,
-                                          meta=run["meta"])  # fmt: skip
+            outcome["results"] = evaluate(run.classifier, run.frame, model=run.model, chunkings=run.chunkings,
+                                          poolings=run.poolings, progress=False, max_tokens=config.RUN_TOKENS,
+                                          max_settings=config.MAX_RUN_SETTINGS, meter=meter,
+                                          block_reviews=config.RUN_BLOCK_REVIEWS, meta=run.meta)  # fmt: skip
         except Exception as error:  # handed to the handler, which answers it
             outcome["error"] = error
         finally:
@@ -220,14 +236,6 @@ def scored_run(key: str, prepare, from_page: bool, progress):
     yield answer(outcome, run, key, from_page)
 
 
-def run_of(prepared: tuple, model: str, grid: str, asked: int) -> dict:
-    """What a run needs, and what its results say of where its reviews came from (meta)."""
-    classifier, frame, chunkings, poolings, source = prepared
-    meta = {"visitor": True, "data": source.data, "split": "test", "limit": len(frame), "seed": 0, "sample": "balanced"}
-    return {"classifier": classifier, "frame": frame, "chunkings": chunkings, "poolings": poolings, "source": source,
-            "model": model, "grid": grid, "asked": asked, "meta": meta}  # fmt: skip
-
-
 @gpu
 def run_evaluation(
     model: str,
@@ -240,11 +248,9 @@ def run_evaluation(
     """Evaluation handler (api_name evaluate): score settings on a seeded, balanced sample of the IMDB test reviews
     here; the note, table, figures, files and command."""
 
-    def prepare() -> dict:
-        prepared = checked(model, reviews, grid, poolings, visitor.session_of(request))
-        return run_of(prepared, model, grid, whole_number(reviews, "reviews"))
-
-    yield from scored_run(visitor.session_of(request), prepare, request is not None, progress)
+    session = visitor.session_of(request)
+    yield from scored_run(session, lambda: checked(model, reviews, grid, poolings, session), request is not None,
+                          progress)  # fmt: skip
 
 
 @gpu
@@ -262,12 +268,12 @@ def evaluate_file(
     """Evaluation handler (api_name evaluate_file): score settings on a seeded sample of the visitor's own labelled
     file (CSV, JSON lines or parquet) with the chosen model; the same tables as the page, and the files."""
 
-    def prepare() -> dict:
-        prepared = checked_file(file, text_column, label_column, model, rows, grid, poolings, request is not None,
-                                visitor.session_of(request))  # fmt: skip
-        return run_of(prepared, model, grid, whole_number(rows, "rows"))
+    session, from_page = visitor.session_of(request), request is not None
 
-    yield from scored_run(visitor.session_of(request), prepare, request is not None, progress)
+    def prepare() -> Run:
+        return checked_file(file, text_column, label_column, model, rows, grid, poolings, from_page, session)
+
+    yield from scored_run(session, prepare, from_page, progress)
 
 
 def inspect_file(file, request: gr.Request = None) -> tuple:

@@ -21,11 +21,12 @@ PREFIX = "yours: "  # every visitor set's label starts so: no committed set's la
 
 @dataclass
 class Kept:
-    """One visitor set: its results, the directory holding its files, its reviews' true labels and when it was made."""
+    """One visitor set: its results, the directory holding its files, its reviews' (class id, review_id) by text key
+    (ui.truth.set_labels) and when it was made."""
 
     results: Results
     directory: Path
-    truths: dict[str, int] = field(default_factory=dict)
+    truths: dict[str, tuple[int, int | None]] = field(default_factory=dict)
     made: float = field(default_factory=time.monotonic)
 
 
@@ -45,7 +46,7 @@ def fresh_directory(session: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"{abs(hash(session)) % 10**8}-", dir=ROOT))
 
 
-def keep(session: str, label: str, results: Results, directory: Path, truths: dict[str, int] | None = None) -> str:
+def keep(session: str, label: str, results: Results, directory: Path, truths: dict | None = None) -> str:
     """Keep a session's set under label (a repeated label gets a number); returns the label used."""
     start_sweeping()
     label = label if label.startswith(PREFIX) else PREFIX + label
@@ -69,7 +70,7 @@ def truth_of(session: str, text_key: str) -> int | None:
     """The true class id of a review in one of the session's sets, by its text's key (ui.truth.key)."""
     for kept in reversed(sets_of(session).values()):
         if text_key in kept.truths:
-            return kept.truths[text_key]
+            return kept.truths[text_key][0]
     return None
 
 
