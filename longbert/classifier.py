@@ -134,19 +134,22 @@ class LongTextClassifier:
         return "float32" if weights == torch.float32 else f"{str(weights).removeprefix('torch.')} weights"
 
     def encode(
-        self, texts: Sequence[str], *, spans: bool = True, strategies: Sequence[Strategy] | None = None
+        self,
+        texts: Sequence[str],
+        *,
+        spans: bool = True,
+        strategies: Sequence[Strategy] | None = None,
+        sentences: bool = False,
     ) -> list[Encoded]:
         """Content tokens of each text (HTML tags blanked if the settings say so); spans map them to characters.
 
-        Sentence starts are found where one of the strategies (default: the settings') needs them.
+        Sentence starts are found where one of the strategies (default: the settings') needs them, or in every
+        text with sentences (what longbert.evidence needs).
         """
         needing = [s.chunk_size for s in (strategies or [self.settings.strategy]) if s.needs_sentences]
+        over = 0 if sentences else min(needing) if needing else None
         return encode_texts(
-            self.backend,
-            texts,
-            clean_markup=self.settings.clean_markup,
-            spans=spans,
-            sentences_over=min(needing) if needing else None,
+            self.backend, texts, clean_markup=self.settings.clean_markup, spans=spans, sentences_over=over
         )
 
     def chunk(self, encoded: Sequence[Encoded], strategy: Strategy | None = None) -> Chunks:

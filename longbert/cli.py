@@ -20,6 +20,7 @@ PROGRESS_MIN_TEXTS = 50
 PREDICT_EXAMPLES = """examples (the bundled model unless --model or $LONGBERT_MODEL names one):
   longbert predict review.txt
   longbert predict reviews.jsonl --pooling max
+  longbert predict review.txt --explain
   cat review.txt | longbert predict --strategy head+tail
   echo '{"text": "A long review ..."}' | longbert predict --chunk-size 256 --stride 128
 """
@@ -100,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_chunking_flags(predict)
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
+    predict.add_argument("--explain", action="store_true", help="add each sentence's span and effect on the answer "
+                         "(\"evidence\"): sentence occlusion, about one chunk pass per sentence")  # fmt: skip
     predict.add_argument("--text-column", default="text", help="the field or column of texts (default text)")
     collection = predict.add_argument_group(
         "collections", "INPUT (a .txt, JSON lines, CSV or parquet file, or a directory of them) to a directory of "
@@ -204,13 +207,14 @@ def run_collection(args: argparse.Namespace) -> None:
 
     identity = input_identity(input_files(args.files[0]))
     job = Job(model, strategy.name, pooling, args.text_column, args.id_column, args.chunks, args.part_rows, identity,
-              weights_digest(classifier.model))  # fmt: skip
+              weights_digest(classifier.model), args.explain)  # fmt: skip
     if args.ray:
         from longbert.distributed import actor_parts, connect
 
         connect(args.ray)
         predictor = {"model": model, "strategy": strategy.name, "pooling": pooling, "text_column": args.text_column,
-                     "chunks": args.chunks, "device": args.device, "precision": args.precision}  # fmt: skip
+                     "chunks": args.chunks, "device": args.device, "precision": args.precision,
+                     "explain": args.explain}  # fmt: skip
         map_parts = actor_parts(args.actors, args.gpus_per_actor, args.cpus_per_actor, **predictor)
     else:
         map_parts = local_parts(classifier, job, strategy, pooling)
@@ -230,13 +234,15 @@ def run_predict(args: argparse.Namespace) -> None:
     texts = read_texts(args.files, args.stdin, args.text_column)
     classifier = load_classifier(args)
     strategy = strategy_from_args(args, classifier.settings)
-    predictions = classifier.iter_predict(
-        texts,
-        strategy,
-        args.pooling,
-        batch_tokens=args.batch_tokens,
-        progress=not args.quiet and len(texts) >= PROGRESS_MIN_TEXTS,
-    )
+    progress = not args.quiet and len(texts) >= PROGRESS_MIN_TEXTS
+    if args.explain:
+        from longbert.evidence import iter_explain
+
+        predictions = iter_explain(classifier, texts, strategy, args.pooling, batch_tokens=args.batch_tokens,
+                                   progress=progress)  # fmt: skip
+    else:
+        predictions = classifier.iter_predict(texts, strategy, args.pooling, batch_tokens=args.batch_tokens,
+                                              progress=progress)  # fmt: skip
     for prediction in predictions:
         sys.stdout.write(json.dumps(prediction.to_dict()) + "\n")
     sys.stdout.flush()

@@ -40,28 +40,43 @@ class Job:
     part_rows: int = 2_000
     input: str = ""
     weights: str = ""
+    explain: bool = False
 
 
-def _row(answer, task, chunks: bool) -> dict:
+def _row(answer, task, chunks: bool, explain: bool = False) -> dict:
     """One document's output columns: the task's answer columns, then counts (None everywhere for a row that
-    could not be classified)."""
+    could not be classified); with explain, answer is an Explanation and its evidence is a list column."""
+    evidence = None if answer is None or not explain else answer.records()
+    answer = answer.prediction if explain and answer is not None else answer
     row = task.columns(answer)
     row["num_tokens"] = None if answer is None else answer.num_tokens
     row["num_chunks"] = None if answer is None else len(answer.chunks)
     if chunks:
         row["chunk_outputs"] = None if answer is None else [task.chunk_values(c) for c in answer.chunks]
         row["chunk_spans"] = None if answer is None else [list(c.span) for c in answer.chunks]
+    if explain:
+        row["evidence"] = evidence
     return row
 
 
-def prediction_columns(classifier, ids: list, texts: list, strategy, pooling: str | None, chunks: bool) -> dict:
+def prediction_columns(
+    classifier, ids: list, texts: list, strategy, pooling: str | None, chunks: bool, explain: bool = False
+) -> dict:
     """The output columns of one batch: id, the answer by task (label / labels / value), probabilities,
-    num_tokens, num_chunks, error, and with chunks every chunk's outputs and character span."""
+    num_tokens, num_chunks, error, with chunks every chunk's outputs and character span, and with explain each
+    sentence's span and effect (longbert.evidence)."""
     errors = [problem(text, f"the text of id {i!r}") for i, text in zip(ids, texts)]
     good = [k for k, error in enumerate(errors) if error is None]
-    answers = dict(zip(good, classifier.predict([texts[k] for k in good], strategy, pooling)))
-    rows = [_row(answers.get(k), classifier.task, chunks) for k in range(len(ids))]
-    names = list(_row(None, classifier.task, chunks))
+    todo = [texts[k] for k in good]
+    if explain:
+        from longbert.evidence import iter_explain
+
+        answered = list(iter_explain(classifier, todo, strategy, pooling))
+    else:
+        answered = classifier.predict(todo, strategy, pooling)
+    answers = dict(zip(good, answered))
+    rows = [_row(answers.get(k), classifier.task, chunks, explain) for k in range(len(ids))]
+    names = list(_row(None, classifier.task, chunks, explain))
     return {"id": list(ids), **{name: [row[name] for row in rows] for name in names}, "error": errors}
 
 
@@ -174,7 +189,7 @@ def local_parts(classifier, job: Job, strategy, pooling: str | None) -> Callable
 
     def run(parts: Iterator[tuple]) -> Iterator[tuple]:
         for number, ids, texts in parts:
-            yield number, prediction_columns(classifier, ids, texts, strategy, pooling, job.chunks)
+            yield number, prediction_columns(classifier, ids, texts, strategy, pooling, job.chunks, job.explain)
 
     return run
 

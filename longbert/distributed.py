@@ -44,7 +44,8 @@ class Predictor:
     batch_format="pandas")` adds the prediction columns to each batch; `columns` serves the actor pool.
 
     model, strategy (a Strategy or its name, such as "510/255/1"), pooling, device and precision are
-    LongTextClassifier's; text_column names the texts; chunks adds every chunk's outputs and spans."""
+    LongTextClassifier's; text_column names the texts; chunks adds every chunk's outputs and spans; explain adds
+    each sentence's evidence (longbert.evidence)."""
 
     def __init__(
         self,
@@ -56,6 +57,7 @@ class Predictor:
         chunks: bool = False,
         device: str | None = None,
         precision: str = "auto",
+        explain: bool = False,
     ):
         from longbert.chunking import parse_strategy
         from longbert.classifier import LongTextClassifier
@@ -65,10 +67,12 @@ class Predictor:
         self.pooling = pooling
         self.text_column = text_column
         self.chunks = chunks
+        self.explain = explain
 
     def columns(self, number: int, ids: list, texts: list) -> tuple[int, dict]:
         """(number, the prediction columns of these documents): one part of a collection."""
-        return number, prediction_columns(self.classifier, ids, texts, self.strategy, self.pooling, self.chunks)
+        return number, prediction_columns(self.classifier, ids, texts, self.strategy, self.pooling, self.chunks,
+                                          self.explain)  # fmt: skip
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         ids = batch.index.tolist()

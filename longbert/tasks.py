@@ -107,6 +107,14 @@ class Task:
         """Numpy-only metrics (n and the primary metric); evaluation adds richer ones for the built-in tasks."""
         return {"n": len(targets), self.metric: self.validation_metric(outputs, targets) if len(targets) else math.nan}
 
+    def effect_record(self, effect: Sequence[float], prediction) -> float | dict | tuple:
+        """A sentence's effect on the answer (longbert.evidence) as JSON: per output name unless a subclass says."""
+        return dict(zip(self.labels, (float(v) for v in effect)))
+
+    def effect_headline(self, effect: Sequence[float], prediction) -> float:
+        """A sentence's effect on the one output the app shades by (the first unless a subclass says)."""
+        return float(effect[0])
+
     def better(self, score: float) -> float:
         """A metric value turned so that higher is better (for ranking)."""
         return score if self.higher_is_better else -score
@@ -176,6 +184,13 @@ class SingleLabel(Task):
             "label": None if prediction is None else prediction.label,
             "probabilities": None if probabilities is None else list(probabilities),
         }
+
+    def effect_record(self, effect: Sequence[float], prediction) -> float:
+        """The effect on the chosen class's probability."""
+        return float(effect[self.labels.index(prediction.label)])
+
+    def effect_headline(self, effect: Sequence[float], prediction) -> float:
+        return self.effect_record(effect, prediction)
 
     def words(self, prediction) -> tuple[str, str]:
         """The answer and how sure it is, in words."""
@@ -261,6 +276,10 @@ class MultiLabel(Task):
             "labels": None if labels is None else list(labels),
             "probabilities": None if probabilities is None else list(probabilities),
         }
+
+    def effect_headline(self, effect: Sequence[float], prediction) -> float:
+        """The effect on the most probable label's probability."""
+        return float(effect[int(np.argmax(prediction.probabilities))])
 
     def words(self, prediction) -> tuple[str, str]:
         return ", ".join(prediction.labels) or "no label", f"top {max(prediction.probabilities):.1%}"
@@ -361,6 +380,10 @@ class Regression(Task):
 
     def outputs_record(self, probabilities, value) -> dict:
         return {"value": value}
+
+    def effect_record(self, effect: Sequence[float], prediction) -> float | tuple[float, ...]:
+        """The effect on the value (on each value of a many-output model)."""
+        return as_value(effect)
 
     def chunk_values(self, chunk) -> list[float]:
         return [float(v) for v in np.atleast_1d(chunk.value)]

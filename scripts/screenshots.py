@@ -1,5 +1,5 @@
-"""Take docs/demo.png, docs/demo-400px.png, docs/evaluation.png and docs/evaluation-400px.png of the app in Debian's
-chromium (Playwright).
+"""Take docs/demo.png, docs/explain.png, docs/evaluation.png and their 400 px versions of the app in Debian's chromium
+(Playwright).
 
 Usage: python scripts/screenshots.py --serve (starts the app on the bundled model; `make screenshots`),
 or, with the app already running: python scripts/screenshots.py http://127.0.0.1:7860/
@@ -37,6 +37,12 @@ with sync_playwright() as p:
     page.wait_for_function("document.querySelectorAll('h3').length >= 2", timeout=90_000)
     page.wait_for_timeout(2500)
     page.screenshot(path=str(DOCS / "demo.png"), full_page=True)
+    page.get_by_role("button", name="Explain: which sentences drove it").click()
+    page.locator("#evidence-b .longbert-evidence").wait_for(timeout=90_000)
+    page.locator("#evidence .longbert-evidence").wait_for(timeout=90_000)
+    page.wait_for_timeout(1500)
+    page.locator("#evidence").scroll_into_view_if_needed()
+    page.screenshot(path=str(DOCS / "explain.png"), full_page=True)
     page.get_by_role("tab", name="Evaluation").click()
     page.get_by_text("A minus B, by length").first.wait_for(timeout=60_000)
     page.wait_for_timeout(2500)
@@ -47,6 +53,10 @@ with sync_playwright() as p:
     narrow.get_by_text("Head truncation").wait_for(timeout=60_000)
     narrow.wait_for_timeout(2500)
     narrow.screenshot(path=str(DOCS / "demo-400px.png"), full_page=True)
+    narrow.get_by_role("button", name="Explain: which sentences drove it").click()
+    narrow.locator("#evidence .longbert-evidence").wait_for(timeout=90_000)
+    narrow.wait_for_timeout(1500)
+    narrow.screenshot(path=str(DOCS / "explain-400px.png"), full_page=True)
     narrow.get_by_role("tab", name="Evaluation").click()
     narrow.get_by_text("A minus B, by length").first.wait_for(timeout=60_000)
     narrow.wait_for_timeout(2500)
@@ -54,5 +64,5 @@ with sync_playwright() as p:
     browser.close()
 if server is not None:
     server.terminate()
-SHOTS = ("demo.png", "demo-400px.png", "evaluation.png", "evaluation-400px.png")
+SHOTS = ("demo.png", "demo-400px.png", "explain.png", "explain-400px.png", "evaluation.png", "evaluation-400px.png")
 print(f"wrote {', '.join(str(DOCS / name) for name in SHOTS)}")

@@ -6,7 +6,8 @@ committed one), LONGBERT_IMDB (reviews for evaluation runs; default: the bundled
 (auto, fp32, bf16 or int8: the model quantized to int8 in ONNX Runtime, for CPUs without bf16),
 LONGBERT_MAX_CHARS (longest review accepted, default 200,000), the budgets in tokens scored (chunks x their
 lengths) of a demo request (LONGBERT_DEMO_TOKENS, 20,000), of setting B's request in compare mode
-(LONGBERT_COMPARE_TOKENS, 20,000) and of an evaluation run (LONGBERT_RUN_TOKENS, 400,000), LONGBERT_TOKENS_PER_S
+(LONGBERT_COMPARE_TOKENS, 20,000), of an evaluation run (LONGBERT_RUN_TOKENS, 400,000) and of an explanation
+(LONGBERT_EXPLAIN_TOKENS, 60,000), LONGBERT_TOKENS_PER_S
 (the rate time estimates assume until this server has measured its own, 1,400), LONGBERT_MAX_RUN_SETTINGS (most
 settings one run may compare, default 64), a visitor's file (LONGBERT_MAX_UPLOAD_MB, 20; LONGBERT_MAX_UPLOAD_ROWS,
 2,000), models from the Hub (LONGBERT_HUB_MODELS, on where SPACE_ID is set; LONGBERT_MAX_MODEL_MB, 600;
@@ -33,6 +34,9 @@ MAX_CHARS = int(os.environ.get("LONGBERT_MAX_CHARS", "200000"))
 DEMO_TOKENS = int(os.environ.get("LONGBERT_DEMO_TOKENS", "20000"))
 COMPARE_TOKENS = int(os.environ.get("LONGBERT_COMPARE_TOKENS", "20000"))
 RUN_TOKENS = int(os.environ.get("LONGBERT_RUN_TOKENS", "400000"))
+# An explanation re-scores a chunk per sentence (longbert.evidence): the longest example's costs 46,148 tokens at
+# 510/510/1 (16x its prediction), about 3 s on 2 AVX-512-BF16 cores and 33 s at the AVX2 rate above.
+EXPLAIN_TOKENS = int(os.environ.get("LONGBERT_EXPLAIN_TOKENS", "60000"))
 TOKENS_PER_S = float(os.environ.get("LONGBERT_TOKENS_PER_S", "1400"))
 # An evaluation run scores this many reviews at a time, so a Stop keeps whole reviews to show (partial results).
 RUN_BLOCK_REVIEWS = 16

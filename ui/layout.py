@@ -9,7 +9,7 @@ import gradio as gr
 
 from eval import compare, figures
 from longbert import POOLINGS
-from ui import config, dashboard, demo, links, runs, views, visitor
+from ui import config, dashboard, demo, explain, links, runs, views, visitor
 from ui.config import CHUNK_RANGE, review_source
 from ui.controls import CUTS, FIXED
 from ui.models import model_choices
@@ -76,6 +76,13 @@ def demo_tab() -> DemoTab:
         with gr.Column(min_width=320, visible=False) as outputs_b:
             verdict_b, chart_b = gr.Markdown(), gr.Plot(label="Chunks, setting B")
     shaded = gr.HTML()
+    explain_button = gr.Button("Explain: which sentences drove it", size="sm", variant="secondary")
+    with gr.Row():
+        with gr.Column(min_width=320):
+            evidence = gr.HTML(elem_id="evidence")
+        with gr.Column(min_width=320, visible=False) as evidence_column_b:
+            evidence_b = gr.HTML(elem_id="evidence-b")
+    evidence_json = gr.JSON(visible=False)
     with gr.Row():
         share = gr.Button("Link to these settings", size="sm", scale=0, min_width=200)
         link = gr.Textbox(show_label=False, buttons=["copy"], interactive=False, scale=4,
@@ -100,9 +107,18 @@ def demo_tab() -> DemoTab:
     gr.on([button.click, text.submit, *(c.release for c in controls_b[:3]), *(c.change for c in controls_b[3:]),
            model.change, compare_on.change], **run_b)  # fmt: skip
     example_list.load_input_event.then(**run_a).then(**run_b)
+    # Explain (ui.explain): on its button only (about a chunk pass per sentence); B's too in compare mode. The view
+    # is cleared when the review or a setting changes, so it never stands beside a verdict it does not explain.
+    explain_button.click(explain.explain_a, [text, model, *controls_a], [evidence, evidence_json],
+                         api_name="explain", preprocess=False, trigger_mode="multiple",
+                         show_progress_on=[evidence])  # fmt: skip
+    explain_button.click(explain.explain_b, [text, model, *controls_b, compare_on], [evidence_b], api_name=False,
+                         preprocess=False, trigger_mode="multiple", show_progress_on=[evidence_b])  # fmt: skip
+    gr.on([text.change, model.change, compare_on.change, *(c.change for c in (*controls_a, *controls_b))],
+          lambda: ("", ""), None, [evidence, evidence_b], api_name=False, queue=False)  # fmt: skip
     # A's verdict gains (or loses) its "A:" title; its chart is fitted to the column's new width (plotly fits a
     # chart on a window resize only).
-    compare_on.change(lambda on: (gr.Column(visible=on), gr.Column(visible=on)), [compare_on], [column_b, outputs_b],
+    compare_on.change(lambda on: (gr.Column(visible=on),) * 3, [compare_on], [column_b, outputs_b, evidence_column_b],
                       api_name=False, queue=False).then(None, js=REFIT).then(**run_a)  # fmt: skip
     share.click(links.share, [model, text, *controls_a, compare_on, *controls_b], [link], api_name=False)
     return DemoTab(text, model, controls_a, compare_on, controls_b, (state_a, state_b), run_a, run_b)
