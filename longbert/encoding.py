@@ -154,7 +154,9 @@ def sentence_char_starts(text: str) -> list[int]:
     try:
         import blingfire
     except ImportError as error:
-        raise LongbertError("sentence-aware chunking needs blingfire: pip install 'longbert[sentences]'") from error
+        raise LongbertError(
+            "sentence-aware chunking and --explain need blingfire: pip install 'longbert[sentences]'"
+        ) from error
     return [start for start, _ in blingfire.text_to_sentences_and_offsets(text)[1]]
 
 

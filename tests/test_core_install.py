@@ -30,15 +30,16 @@ def test_the_guard_refuses_optional_imports_from_longbert_only():
 
 
 @pytest.mark.slow
-def test_sentence_chunking_without_its_extra_is_a_one_line_error(model_dir):
+@pytest.mark.parametrize("flags", [["--strategy", "sentences 64/64/1"], ["--explain"]])
+def test_sentences_without_their_extra_are_a_one_line_error(model_dir, flags):
     done = subprocess.run(
-        [sys.executable, str(HELPERS / "core_only.py"), "predict", "--model", str(model_dir), "--quiet",
-         "--strategy", "sentences 64/64/1"],
+        [sys.executable, str(HELPERS / "core_only.py"), "predict", "--model", str(model_dir), "--quiet", *flags],
         input=json.dumps({"text": "A fine film. " * 100}) + "\n", capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.strip().splitlines() == [
-        "longbert predict: error: sentence-aware chunking needs blingfire: pip install 'longbert[sentences]'"
+        "longbert predict: error: sentence-aware chunking and --explain need blingfire: "
+        "pip install 'longbert[sentences]'"
     ]
 
 

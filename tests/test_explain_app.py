@@ -161,7 +161,7 @@ def test_browser_explain_shades_sentences_and_lists_them(model_dir, chromium, wi
         assert page.evaluate("document.documentElement.scrollWidth") <= width, "nothing sticks out sideways"
         page.screenshot(path=str(tmp_path / f"explain-{width}.png"), full_page=True)
         page.get_by_label("Compare with a second setting (B)").check()
-        assert page.locator("#evidence .longbert-evidence").count() == 0, "a changed setting clears the view"
+        page.wait_for_function("!document.querySelector('#evidence .longbert-evidence')", timeout=10_000)  # cleared
         page.get_by_text("chunk_size B (tokens)").wait_for(timeout=5_000)
         settled(page)
         page.get_by_role("button", name="Explain: which sentences drove it").click()
