@@ -23,8 +23,9 @@ import torch
 
 from longbert import Chunking, LongTextClassifier, chunk
 from longbert.data import load_imdb
-from longbert.openvino_runtime import compile_for_cpu, openvino_runner
-from longbert.quantized import export_int8, export_onnx, onnx_runner, onnx_session
+from longbert.engines.onnx_export import export_onnx
+from longbert.engines.onnx_int8 import export_int8, onnx_runner, onnx_session
+from longbert.engines.openvino import compile_for_cpu, openvino_runner
 from longbert.runtime import cpu_instruction_set
 from longbert.scoring import padded_batches
 

@@ -225,6 +225,7 @@ def run_meta(classifier: LongTextClassifier, model: str, reviews: int, settings:
         "baseline": BASELINE,
         "device": describe_device(classifier.device),
         "precision": classifier.precision_name,
+        "engine": classifier.engine,
         "seconds": seconds,
         "reviews_per_s": reviews / seconds if seconds > 0 else math.nan,
         "task": task.name,

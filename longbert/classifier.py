@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from longbert.chunking import Chunking, Chunks, Strategy, chunk
 from longbert.encoding import Encoded, backend_tokenizer, check_text, encode_texts, special_tokens
+from longbert.engines import engine_named
 from longbert.errors import LongbertError
 from longbert.loading import load_pretrained, max_sequence_length
 from longbert.pooling import ChunkScores, Prediction, check_pooling, predictions
@@ -36,25 +37,13 @@ T = TypeVar("T")
 U = TypeVar("U")
 
 
-def engine_runner(engine: str, model: torch.nn.Module, special) -> Callable:
-    """run(input_ids, attention_mask) -> logits of a CPU engine other than torch: ONNX Runtime over the model in
-    int8 (longbert.quantized), or OpenVINO (longbert.openvino_runtime); each is an optional extra."""
-    if engine == "onnxruntime":
-        from longbert.quantized import int8_session, onnx_runner
-
-        return onnx_runner(int8_session(model, special))
-    from longbert.openvino_runtime import compiled_model, openvino_runner
-
-    return openvino_runner(compiled_model(model, special))
-
-
 class LongTextClassifier:
     """A sequence-classification model, its tokenizer and its long-text settings, ready to predict.
 
     Without settings it chunks at the model's largest size with no overlap (510/510/1 for BERT)
     and pools with the mean. precision: auto (bf16 weights on CUDA, bf16 autocast on CPUs with
-    native bf16, else fp32), fp32, bf16, fp16, int8 (CPU: ONNX Runtime, longbert.quantized) or openvino
-    (CPU: longbert.openvino_runtime); runtime
+    native bf16, else fp32), fp32, bf16, fp16, or a CPU engine of longbert.engines: int8 (ONNX Runtime) or
+    openvino; runtime
     overrides the whole policy (longbert.runtime). task: the task type (default: from the model's config and
     settings; a Task of a type defined elsewhere works too).
     """
@@ -86,8 +75,8 @@ class LongTextClassifier:
         self.labels = list(self.task.labels)
         self.scorer: ModelScorer | ArrayScorer = ModelScorer(self.model, self.special, self.runtime)
         if self.runtime.engine != "torch":
-            self.scorer = ArrayScorer(engine_runner(self.runtime.engine, self.model, self.special), self.special,
-                                      self.runtime, model.config.num_labels)  # fmt: skip
+            self.scorer = ArrayScorer(engine_named(self.runtime.engine).runner(self.model, self.special),
+                                      self.special, self.runtime, model.config.num_labels)  # fmt: skip
 
     @classmethod
     def from_pretrained(
@@ -122,16 +111,20 @@ class LongTextClassifier:
     def precision_name(self) -> str:
         """What the model computes in, for results files: 'bfloat16 autocast', 'bfloat16 weights', 'int8 (ONNX
         Runtime)', 'bf16 (OpenVINO)' or 'float32'."""
-        if self.runtime.int8:
-            return "int8 (ONNX Runtime)"
-        if self.runtime.engine == "openvino":
-            from longbert.openvino_runtime import inference_precision
-
-            return f"{inference_precision()} (OpenVINO)"
+        if self.runtime.engine != "torch":
+            return engine_named(self.runtime.engine).describe()
         if self.runtime.autocast is not None:
             return f"{str(self.runtime.autocast).removeprefix('torch.')} autocast"
         weights = next(self.model.parameters()).dtype
         return "float32" if weights == torch.float32 else f"{str(weights).removeprefix('torch.')} weights"
+
+    @property
+    def engine(self) -> str:
+        """The engine that answers and what it computes in, as JSON lines, parquet parts, results and the app say
+        it: 'torch float32', 'torch bfloat16 autocast', 'openvino bf16', 'onnxruntime int8'."""
+        if self.runtime.engine != "torch":
+            return f"{self.runtime.engine} {engine_named(self.runtime.engine).load().precision()}"
+        return f"torch {self.precision_name}"
 
     def encode(
         self,

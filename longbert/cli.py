@@ -243,8 +243,9 @@ def run_predict(args: argparse.Namespace) -> None:
     else:
         predictions = classifier.iter_predict(texts, strategy, args.pooling, batch_tokens=args.batch_tokens,
                                               progress=progress)  # fmt: skip
+    engine = {"engine": classifier.engine}  # which engine answered, and in what precision
     for prediction in predictions:
-        sys.stdout.write(json.dumps(prediction.to_dict()) + "\n")
+        sys.stdout.write(json.dumps(prediction.to_dict() | engine) + "\n")
     sys.stdout.flush()
 
 

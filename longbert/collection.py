@@ -117,12 +117,15 @@ class Output:
               "scoring its rows again", file=sys.stderr)  # fmt: skip
         return False
 
-    def write_part(self, number: int, columns: dict) -> None:
+    def write_part(self, number: int, columns: dict, meta: dict | None = None) -> None:
+        """Write part `number` whole; meta (the engine that answered) goes in its schema metadata as "longbert"."""
         pa = pyarrow_module()
         self.directory.mkdir(parents=True, exist_ok=True)
         if not (self.directory / SETTINGS).is_file():
             write_text_atomic(self.directory / SETTINGS, json.dumps(asdict(self.job), indent=1) + "\n")
         table, path = pa.table(columns), self.part_path(number)
+        if meta:
+            table = table.replace_schema_metadata({"longbert": json.dumps(meta)})
 
         def record(written: Path) -> None:  # before the part can be found: a part found always has its digest
             self.digests[path.name] = file_digest(written)
@@ -149,7 +152,8 @@ def score_collection(
 ) -> dict:
     """Stream the input's unfinished parts through map_parts and write each part as it comes back.
 
-    map_parts takes (number, ids, texts) parts and yields (number, columns) in any order: one process
+    map_parts takes (number, ids, texts) parts and yields (number, columns, meta) in any order (meta: the engine
+    that answered, written in the part's metadata): one process
     (local_parts), or a pool of Ray actors (longbert.distributed). Both score whole parts with
     prediction_columns, so their outputs agree. Returns the run's counts, as the manifest has them."""
     from tqdm.auto import tqdm
@@ -169,8 +173,8 @@ def score_collection(
 
     errors, tokens = [], 0
     bar = tqdm(desc="documents", unit="doc", disable=not progress, smoothing=0.1)
-    for number, columns in map_parts(todo()):
-        out.write_part(number, columns)
+    for number, columns, meta in map_parts(todo()):
+        out.write_part(number, columns, meta)
         errors += [(i, e) for i, e in zip(columns["id"], columns["error"]) if e is not None]
         tokens += sum(n or 0 for n in columns["num_tokens"])
         bar.update(len(columns["id"]))
@@ -189,7 +193,8 @@ def local_parts(classifier, job: Job, strategy, pooling: str | None) -> Callable
 
     def run(parts: Iterator[tuple]) -> Iterator[tuple]:
         for number, ids, texts in parts:
-            yield number, prediction_columns(classifier, ids, texts, strategy, pooling, job.chunks, job.explain)
+            columns = prediction_columns(classifier, ids, texts, strategy, pooling, job.chunks, job.explain)
+            yield number, columns, {"engine": classifier.engine}
 
     return run
 

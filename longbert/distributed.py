@@ -69,14 +69,15 @@ class Predictor:
         self.chunks = chunks
         self.explain = explain
 
-    def columns(self, number: int, ids: list, texts: list) -> tuple[int, dict]:
-        """(number, the prediction columns of these documents): one part of a collection."""
-        return number, prediction_columns(self.classifier, ids, texts, self.strategy, self.pooling, self.chunks,
-                                          self.explain)  # fmt: skip
+    def columns(self, number: int, ids: list, texts: list) -> tuple[int, dict, dict]:
+        """(number, the prediction columns of these documents, the engine that answered): one part of a collection."""
+        columns = prediction_columns(self.classifier, ids, texts, self.strategy, self.pooling, self.chunks,
+                                     self.explain)  # fmt: skip
+        return number, columns, {"engine": self.classifier.engine}
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         ids = batch.index.tolist()
-        _, columns = self.columns(0, ids, batch[self.text_column].tolist())
+        _, columns, _ = self.columns(0, ids, batch[self.text_column].tolist())
         out = batch.copy()
         for name, values in columns.items():
             if name != "id":

@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from longbert.cpu import cpu_field, cpu_has_bf16, cpu_instruction_set
+from longbert.engines import ENGINES
 from longbert.errors import LongbertError
 
 
@@ -35,9 +37,7 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     return resolved
 
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8", "openvino")
-# The CPU engines other than torch: the precision that asks for each (longbert.quantized, longbert.openvino_runtime).
-ENGINES = {"int8": "onnxruntime", "openvino": "openvino"}
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", *ENGINES)  # ENGINES: the CPU engines other than torch, by precision
 
 
 def loading_precision(precision: str, device: torch.device) -> str:
@@ -50,18 +50,7 @@ def loading_precision(precision: str, device: torch.device) -> str:
         return precision
     if not cpu_has_bf16():
         return precision
-    from longbert.openvino_runtime import available
-
-    return "openvino" if available() else precision
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX), where bf16 autocast about doubles speed; not
-    where torch's dispatch is held below AVX-512 (ATEN_CPU_CAPABILITY=avx2), as on an AVX2-only CPU."""
-    if not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
-        return False
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+    return "openvino" if ENGINES["openvino"].available() else precision
 
 
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
@@ -69,7 +58,7 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
 
     auto: bf16 on CUDA cards with bf16 (else fp16) and on CPUs with native bf16; fp32 elsewhere.
     int8 and openvino (CPU only) run without torch autocast: in ONNX Runtime (int8 matrix products,
-    longbert.quantized) or OpenVINO (bf16 where the CPU has it, else fp32; longbert.openvino_runtime).
+    longbert.engines.onnx_int8) or OpenVINO (bf16 where the CPU has it, else fp32; longbert.engines.openvino).
     """
     if precision not in PRECISIONS:
         raise LongbertError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
@@ -146,7 +135,7 @@ def runtime_for(
         batch_tokens=262_144 if device.type != "cpu" else 2048,
         train_batch_tokens=16_384 if device.type != "cpu" else 2048,
         pad_multiple=64 if cuda else 1,
-        engine=ENGINES.get(precision, "torch"),
+        engine=ENGINES[precision].name if precision in ENGINES else "torch",
     )
 
 
@@ -162,27 +151,5 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     if device.type == "cpu":
-        return (
-            f"CPU ({_cpu_field('model name') or platform.machine()}; {cpu_instruction_set()}), {os.cpu_count()} cores"
-        )
+        return f"CPU ({cpu_field('model name') or platform.machine()}; {cpu_instruction_set()}), {os.cpu_count()} cores"
     return device.type
-
-
-_MATRIX_FLAGS = {"avx512_vnni": "VNNI", "avx_vnni": "AVX-VNNI", "avx512_bf16": "BF16", "amx_int8": "AMX"}
-
-
-def cpu_instruction_set() -> str:
-    """The vector instruction set torch dispatches to (AVX2, AVX512, ...) and the int8/bf16 matrix extensions the CPU
-    reports, such as 'AVX2' or 'AVX512 + VNNI, BF16, AMX': what decides how fast int8 and bf16 run."""
-    capability = torch.backends.cpu.get_cpu_capability()
-    flags = set((_cpu_field("flags") or "").split())
-    extras = [name for flag, name in _MATRIX_FLAGS.items() if flag in flags]
-    return capability + (f" + {', '.join(extras)}" if extras else "")
-
-
-def _cpu_field(name: str) -> str | None:
-    try:
-        with open("/proc/cpuinfo") as info:
-            return next((line.split(":", 1)[1].strip() for line in info if line.split(":")[0].strip() == name), None)
-    except OSError:
-        return None

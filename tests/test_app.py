@@ -56,8 +56,19 @@ def test_classify_shows_verdict_chart_and_shaded_chunks(model_dir):
     assert bars.base == 0.5 and np.allclose(np.asarray(bars.y) + 0.5, positive), "bars grow from 0.5"
     assert shaded.count("<span") >= len(prediction.chunks)
     assert "&lt;br" not in shaded and "<br" not in shaded.split("</div>", 1)[1], "line breaks, not markup"
-    assert "Shading: P(" in shaded, "a legend says what the shading means"
+    assert "): P(" in shaded, "a legend says what the shading means"
     assert "chunks 1, 2" in shaded, "overlapping chunks share the shaded stretch"
+    assert "Shading (chunk 510/255/1, mean): P(" in shaded, "the legend names the setting it shows"
+    compared = demo.classify(review, str(model_dir), 510, 255, 1, "mean", slot="A")[2]
+    assert "Shading (A: chunk 510/255/1, mean)" in compared, "in compare mode, which setting the shading shows"
+
+
+def test_a_chart_of_hundreds_of_chunks_numbers_its_axis_instead_of_naming_every_chunk(model_dir):
+    review = demo.example_reviews()[0]
+    chart = demo.classify(review, str(model_dir), 16, 16, 1, "mean", limit=10**6)[1]
+    assert len(chart.data[0].y) > 150 and chart.layout.xaxis.type == "linear"
+    few = demo.classify(review, str(model_dir), 510, 510, 1, "mean")[1]
+    assert few.layout.xaxis.type == "category" and list(few.data[0].x) == ["1", "2", "3", "4", "5", "6"]
 
 
 def test_classify_turns_bad_input_into_messages(model_dir):
@@ -165,6 +176,8 @@ def test_changing_only_the_pooling_re_pools_the_scores_already_computed(model_di
     maximum = demo.classify(review, str(model_dir), 256, 128, 1, "max")[0]
     assert len(calls) == scored, "no chunk is scored again"
     assert "max of" in maximum and "mean of" in mean
+    assert re.search(r"\d ms \(torch ", mean) and "re-pooled from chunk scores already computed (torch " in maximum
+    assert " 0 ms" not in maximum, "a re-pooled answer does not claim to have taken 0 ms"
     expected = classifier.predict(review, Chunking(256, 128, 1), "max")[0]
     assert f"{max(expected.probabilities):.1%}" in maximum
 

@@ -39,6 +39,7 @@ def test_predict_long_review_prints_one_line_with_a_probability_per_chunk(capsys
     assert [c["tokens"] for c in record["chunks"]] == [510] * 6 + [240]
     assert all(set(c["probabilities"]) == {"NEGATIVE", "POSITIVE"} for c in record["chunks"])
     assert record["label"] in ("NEGATIVE", "POSITIVE")
+    assert record["engine"].startswith("torch "), "the line says which engine answered (auto is torch in the tests)"
 
 
 def test_predict_reads_jsonl_and_txt_files_in_order(capsys, tmp_path, model_dir):
@@ -252,3 +253,6 @@ def test_cli_predicts_with_each_cpu_engine(capsys, tmp_path, model_dir, precisio
     assert code == 0, err
     (line,) = out.strip().splitlines()
     assert json.loads(line)["num_chunks"] > 1
+    from longbert.engines import ENGINES
+
+    assert json.loads(line)["engine"] == f"{ENGINES[precision].name} {ENGINES[precision].load().precision()}"

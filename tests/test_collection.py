@@ -49,6 +49,8 @@ def test_a_collection_is_scored_into_parts_equal_to_predict(tmp_path, capsys, mo
     assert [len(c) for c in result["chunk_outputs"]] == result["num_chunks"].tolist()
     assert list(map(list, result["chunk_spans"][0])) == [list(c.span) for c in direct[0].chunks]
     assert result["error"].isna().all()
+    engine = json.loads(pq.read_schema(out / "part-00000.parquet").metadata[b"longbert"])["engine"]
+    assert engine == classifier.engine == "torch float32", "each part says which engine answered"
     manifest = json.loads((out / "_manifest.json").read_text())
     assert manifest["rows"] == 30 and len(manifest["parts"]) == 5 and manifest["settings"]["id_column"] == "doc"
 
@@ -147,11 +149,11 @@ def test_a_stopped_run_resumes_without_losing_or_repeating_a_row(tmp_path, class
     scored = []
 
     def stopped_after_three(parts):
-        for number, columns in local_parts(classifier, job, None, "mean")(parts):
+        for number, columns, meta in local_parts(classifier, job, None, "mean")(parts):
             if len(scored) == 3:
                 raise KeyboardInterrupt
             scored.append(number)
-            yield number, columns
+            yield number, columns, meta
 
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):

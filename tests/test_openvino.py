@@ -10,7 +10,8 @@ import pytest
 import torch
 from conftest import save_tiny_model
 
-from longbert import LongTextClassifier, openvino_runtime
+from longbert import LongTextClassifier
+from longbert.engines import openvino as openvino_engine
 from longbert.errors import LongbertError
 from longbert.runtime import autocast_dtype
 from longbert.scoring import ArrayScorer
@@ -23,7 +24,7 @@ REVIEWS = [
     "I expected more, but the ending was worth it. " * 90,
 ]
 # How far OpenVINO's probabilities may be from torch fp32's: fp32 rounding, or bf16's on CPUs that compute in bf16.
-TOLERANCE = 0.05 if openvino_runtime.inference_precision() == "bf16" else 1e-4
+TOLERANCE = 0.05 if openvino_engine.precision() == "bf16" else 1e-4
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +65,8 @@ def test_openvino_conversion_is_cached_by_weights_and_rebuilt_when_damaged(monke
     first = LongTextClassifier.from_pretrained(varied_dir, device="cpu", precision="openvino")
     (graph,) = (tmp_path / "openvino").glob("*.xml")
     exports = []
-    real = openvino_runtime.export_onnx
-    monkeypatch.setattr(openvino_runtime, "export_onnx", lambda *a, **k: exports.append(1) or real(*a, **k))
+    real = openvino_engine.export_onnx
+    monkeypatch.setattr(openvino_engine, "export_onnx", lambda *a, **k: exports.append(1) or real(*a, **k))
     again = LongTextClassifier.from_pretrained(varied_dir, device="cpu", precision="openvino")
     assert again.predict(REVIEWS[:2]) == first.predict(REVIEWS[:2]) and exports == [], "loaded, not converted"
     weights = graph.with_suffix(".bin")
@@ -82,7 +83,7 @@ def test_openvino_is_refused_off_the_cpu_and_in_training_and_says_how_to_install
     with pytest.raises(LongbertError, match="openvino is an inference path"):
         TrainConfig(precision="openvino").validate()
     monkeypatch.setitem(sys.modules, "openvino", None)
-    assert not openvino_runtime.available()
+    assert not openvino_engine.available()
     with pytest.raises(LongbertError, match=r"pip install 'longbert\[openvino\]'"):
         LongTextClassifier.from_pretrained(varied_dir, device="cpu", precision="openvino")
 

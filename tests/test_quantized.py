@@ -9,8 +9,9 @@ import torch
 from conftest import save_tiny_model, tiny_bert
 
 from longbert import LongTextClassifier
+from longbert.engines.onnx_export import export_onnx
+from longbert.engines.onnx_int8 import int8_session, onnx_session
 from longbert.errors import LongbertError
-from longbert.quantized import export_onnx, int8_session, onnx_session
 from longbert.runtime import autocast_dtype, cpu_instruction_set
 from longbert.scoring import ArrayScorer, collate
 from longbert.training import TrainConfig
@@ -99,7 +100,7 @@ def test_instruction_set_names_torch_dispatch():
 
 
 def test_int8_conversion_is_cached_by_weights(monkeypatch, tmp_path, varied_dir, model_dir):
-    import longbert.quantized as quantized
+    import longbert.engines.onnx_int8 as quantized
 
     monkeypatch.setenv("LONGBERT_CACHE", str(tmp_path))
     first = LongTextClassifier.from_pretrained(varied_dir, device="cpu", precision="int8")
@@ -116,7 +117,7 @@ def test_int8_conversion_is_cached_by_weights(monkeypatch, tmp_path, varied_dir,
 
 
 def test_a_damaged_or_replaced_int8_cache_file_is_rebuilt(monkeypatch, tmp_path, varied_dir, model_dir):
-    import longbert.quantized as quantized
+    import longbert.engines.onnx_int8 as quantized
 
     monkeypatch.setenv("LONGBERT_CACHE", str(tmp_path))
     first = LongTextClassifier.from_pretrained(varied_dir, device="cpu", precision="int8")

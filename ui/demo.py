@@ -131,14 +131,17 @@ def classify(text: str, model: str, chunk_size, stride, minimal, pooling: str, b
     except LongbertError as error:
         return (f"**Error:** {error}", *empty)
     truth = true_label(text, classifier.task, key[0] if key else None)
-    verdict = views.verdict(prediction, head, head_strategy.head, pooling, seconds, slot, truth)
+    took = views.timing(seconds, meter.done, classifier.engine)
+    verdict = views.verdict(prediction, head, head_strategy.head, pooling, took, slot, truth)
     if not prediction.chunks:
         return (verdict, *empty)
     shades, meaning = views.chunk_shades(prediction, classifier.labels)
     return (
         verdict,
         views.prediction_figure(prediction, classifier.labels, pooling, classifier.task.threshold),
-        views.shaded_text(text, prediction, shades, meaning),
+        views.shaded_text(
+            text, prediction, shades, meaning, f"{slot + ': ' if slot else ''}{strategy.name}, {pooling}"
+        ),
     )
 
 

@@ -173,7 +173,8 @@ def explain(text: str, model: str, chunk_size, stride, minimal, pooling: str, bo
     except LongbertError as error:
         return message(f"Error: {error}"), None
     view = evidence_view(text, explanation, f"{strategy.name}, {pooling}", slot)
-    timing = f'<p style="font-size:0.85em;color:#666">{meter.done:,} tokens scored, {seconds * 1000:.0f} ms.</p>'
+    took = views.timing(seconds, meter.done, classifier.engine)
+    timing = f'<p style="font-size:0.85em;color:#666">{meter.done:,} tokens scored, {took}.</p>'
     record = explanation.prediction.task.record(explanation.prediction) | {"evidence": explanation.records()}
     return view + timing, record
 

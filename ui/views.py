@@ -62,15 +62,18 @@ def readable(text: str) -> str:
     return C1.sub(windows_1252, MARKUP.sub("", BREAK.sub("\n", text)))
 
 
-def shading_legend(meaning: str) -> str:
-    """HTML: what the shading of the review means, as a colour scale, and that grey text lies in no chunk."""
+def shading_legend(meaning: str, setting: str | None = None) -> str:
+    """HTML: what the shading of the review means (under which setting, where given), as a colour scale, and that
+    grey text lies in no chunk."""
     stops = "".join(f'<span style="background:{_color(p)};padding:2px 6px">{p:.1f}</span>' for p in
                     (0.0, 0.25, 0.5, 0.75, 1.0))  # fmt: skip
-    return (f'<div style="font-size:0.85em;margin:4px 0">Shading: {html.escape(meaning)} of the chunks covering '
-            f'the text {stops} <span style="color:#888">grey: in no chunk</span></div>')  # fmt: skip
+    under = f" ({html.escape(setting)})" if setting else ""
+    return (f'<div style="font-size:0.85em;margin:4px 0">Shading{under}: {html.escape(meaning)} of the chunks '
+            f'covering the text {stops} <span style="color:#888">grey: in no chunk</span></div>')  # fmt: skip
 
 
-def shaded_text(text: str, prediction: Prediction, shades: list[float], meaning: str) -> str:
+def shaded_text(text: str, prediction: Prediction, shades: list[float], meaning: str,
+                setting: str | None = None) -> str:  # fmt: skip
     """The text with each stretch shaded by the mean of the shades (chunk_shades) of the chunks that cover it.
 
     Overlapping chunks share a stretch, which gets their mean and a tooltip naming them; text in
@@ -94,14 +97,21 @@ def shaded_text(text: str, prediction: Prediction, shades: list[float], meaning:
         parts.append(f'<span title="{title}" style="background:{_color(mean)}">{piece}</span>')
     body = "".join(parts)
     box = f'<div style="white-space:pre-wrap;line-height:1.6;max-height:420px;overflow-y:auto">{body}</div>'
-    return shading_legend(meaning) + box
+    return shading_legend(meaning, setting) + box
 
 
-def verdict(prediction: Prediction, head: Prediction, head_size: int, pooling: str, seconds: float,
+def timing(seconds: float, tokens: int, engine: str) -> str:
+    """How the answer was computed: its time and engine, or that it re-pooled chunk scores already computed."""
+    if tokens == 0:
+        return f"re-pooled from chunk scores already computed ({engine})"
+    return f"{seconds * 1000:.0f} ms ({engine})"
+
+
+def verdict(prediction: Prediction, head: Prediction, head_size: int, pooling: str, took: str,
             slot: str | None = None, truth: str | None = None) -> str:  # fmt: skip
     """Markdown: the chunked verdict (titled with its slot, A or B, in compare mode), the verdict of head truncation
     to head_size tokens beside it, the true label where it is known (each verdict marked right or wrong), what the
-    pooling does to a two-class answer, counts and time."""
+    pooling does to a two-class answer, counts and how it was computed (timing())."""
     if not prediction.chunks:
         return "The review has no words to classify: paste some text."
     (said, sure), (head_said, head_sure) = prediction.task.words(prediction), head.task.words(head)
@@ -120,16 +130,28 @@ def verdict(prediction: Prediction, head: Prediction, head_size: int, pooling: s
     labels = prediction.task.labels
     if prediction.task.activation == "softmax" and len(labels) == 2 and len(prediction.chunks) > 1:
         lines.append(f"_{TWO_CLASS_POOLING[pooling].format(negative=labels[0], positive=labels[1])}_")
-    lines.append(f"{prediction.num_tokens:,} tokens, {seconds * 1000:.0f} ms.")
+    lines.append(f"{prediction.num_tokens:,} tokens, {took}.")
     return "  \n".join(lines[:1]) + "\n" + "  \n".join(lines[1:])
+
+
+CATEGORY_CHUNKS = 40  # up to this many chunks the x-axis names each one; beyond, it is a number line with its own ticks
+
+
+def chunk_axis(n: int) -> tuple[list, dict]:
+    """x values and the x-axis for n chunks: a label per chunk when they fit, else chunk numbers on a linear axis
+    (954 category labels overlap into a black band)."""
+    if n <= CATEGORY_CHUNKS:
+        return [str(i + 1) for i in range(n)], {"title": "chunk", "type": "category"}
+    return list(range(1, n + 1)), {"title": "chunk", "type": "linear", "range": [0.5, n + 0.5]}
 
 
 def chunk_figure(chunk_positive: list[float], pooled: float | None, pooling: str, label: str = "positive") -> go.Figure:
     """A bar per chunk from 0.5 to its P(label): up for evidence for the label, down against it, so a chunk at
     0.002 draws as long a bar as one at 0.998; the pooled value is a line labelled on the right, 0.5 on the left."""
+    x, axis = chunk_axis(len(chunk_positive))
     figure = go.Figure(
         go.Bar(
-            x=[f"{i + 1}" for i in range(len(chunk_positive))],
+            x=x,
             y=[p - 0.5 for p in chunk_positive],
             base=0.5,
             marker_color=[BLUE if p >= 0.5 else ORANGE for p in chunk_positive],
@@ -144,7 +166,7 @@ def chunk_figure(chunk_positive: list[float], pooled: float | None, pooling: str
                          annotation_position=below)  # fmt: skip
     figure.update_layout(
         title=f"P({label}) per chunk (bars from 0.5)",
-        xaxis={"title": "chunk", "type": "category"},
+        xaxis=axis,
         yaxis={"title": f"P({label})", "range": [0, 1]},
         height=320,
         showlegend=False,
@@ -160,21 +182,23 @@ def prediction_figure(prediction, labels: list[str], pooling: str, threshold: fl
     if task.values:
         values = [first_output(c.value) for c in chunks]
         pooled = first_output(prediction.value)
-        figure = go.Figure(go.Bar(x=[str(i + 1) for i in range(len(values))], y=values, marker_color=BLUE,
+        x, axis = chunk_axis(len(values))
+        figure = go.Figure(go.Bar(x=x, y=values, marker_color=BLUE,
                                   hovertemplate="chunk %{x}: %{y:.3f}<extra></extra>"))  # fmt: skip
         figure.add_hline(y=pooled, line_color="black", annotation_text=f"{pooling}: {pooled:.3f}")
-        figure.update_layout(title="Value per chunk", xaxis={"title": "chunk", "type": "category"}, height=320,
+        figure.update_layout(title="Value per chunk", xaxis=axis, height=320,
                              margin={"l": 10, "r": 10, "t": 50, "b": 40})  # fmt: skip
         return figure
     if task.activation == "sigmoid":
+        x, axis = chunk_axis(len(chunks))
         figure = go.Figure([
-            go.Bar(name=label, x=[str(i + 1) for i in range(len(chunks))], y=[c.probabilities[j] for c in chunks],
+            go.Bar(name=label, x=x, y=[c.probabilities[j] for c in chunks],
                    hovertemplate=f"{label}, chunk %{{x}}: %{{y:.3f}}<extra></extra>")
             for j, label in enumerate(labels)
         ])  # fmt: skip
         figure.add_hline(y=threshold, line_dash="dot", line_color=GREY, annotation_text=f"threshold {threshold:g}")
         figure.update_layout(title="P(label) per chunk", barmode="group", yaxis={"range": [0, 1]}, height=340,
-                             xaxis={"title": "chunk", "type": "category"}, legend={"orientation": "h", "y": -0.25},
+                             xaxis=axis, legend={"orientation": "h", "y": -0.25},
                              margin={"l": 10, "r": 10, "t": 50, "b": 40})  # fmt: skip
         return figure
     if len(labels) == 2:

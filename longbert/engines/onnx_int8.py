@@ -1,4 +1,5 @@
-"""The int8 CPU path: the model exported to ONNX, its matrix weights quantized to int8, scored by ONNX Runtime.
+"""The int8 CPU engine (longbert.engines): the model exported to ONNX, its matrix weights quantized to int8, scored
+by ONNX Runtime.
 
 Chosen by measurement on a 2-core AVX2 CPU (bench/RESULTS.md): ONNX Runtime's dynamic int8 quantization
 agreed with fp32 on 98.3% of chunk labels and ran about 27% faster; PyTorch's eager quantize_dynamic
@@ -8,8 +9,6 @@ agreed with fp32 on 98.3% of chunk labels and ran about 27% faster; PyTorch's ea
 from __future__ import annotations
 
 import logging
-import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,39 +16,11 @@ import torch
 
 from longbert.digests import cached_build, digest, weights_digest
 from longbert.encoding import SpecialTokens
+from longbert.engines import cache_dir as engine_cache
+from longbert.engines.onnx_export import export_onnx
 from longbert.errors import LongbertError
-from longbert.scoring import collate
 
 INSTALL_HINT = "the int8 path needs onnxruntime and onnx: pip install 'longbert[int8]'"
-
-
-class _Logits(torch.nn.Module):
-    """The model as a function of (input_ids, attention_mask) returning logits, which is what ONNX export traces."""
-
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
-
-
-def export_onnx(model: torch.nn.Module, special: SpecialTokens, path: Path) -> Path:
-    """The float32 model as an ONNX graph of (input_ids, attention_mask) -> logits, batch and width dynamic."""
-    example = collate([np.arange(5) + 1000, np.arange(2) + 1000], special)
-    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the tracer's warnings are about branches that do not depend on the shapes
-        torch.onnx.export(
-            _Logits(model.float().eval()),
-            example,
-            str(path),
-            input_names=["input_ids", "attention_mask"],
-            output_names=["logits"],
-            dynamic_axes={"input_ids": {0: "batch", 1: "width"}, "attention_mask": {0: "batch", 1: "width"}},
-            opset_version=17,
-            dynamo=False,
-        )
-    return path
 
 
 def export_int8(model: torch.nn.Module, special: SpecialTokens, directory: Path) -> Path:
@@ -88,10 +59,8 @@ def onnx_session(path: Path, threads: int | None = None):
 
 
 def cache_dir() -> Path:
-    """Where int8 models are kept between runs: $LONGBERT_CACHE, else ~/.cache/longbert (XDG_CACHE_HOME honoured)."""
-    if os.environ.get("LONGBERT_CACHE"):
-        return Path(os.environ["LONGBERT_CACHE"]) / "int8"
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "longbert" / "int8"
+    """Where int8 models are kept between runs ($LONGBERT_CACHE/int8, else ~/.cache/longbert/int8)."""
+    return engine_cache("int8")
 
 
 def model_key(model: torch.nn.Module, special: SpecialTokens) -> str:
@@ -121,3 +90,22 @@ def onnx_runner(session):
         return session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
 
     return run
+
+
+def available() -> bool:
+    """Whether ONNX Runtime and onnx can be imported here."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def precision() -> str:
+    return "int8"
+
+
+def runner(model: torch.nn.Module, special: SpecialTokens):
+    """The engine's run(input_ids, attention_mask) -> logits: the model quantized to int8 in ONNX Runtime."""
+    return onnx_runner(int8_session(model, special))

@@ -1,4 +1,5 @@
-"""The OpenVINO CPU path: the model exported to ONNX, converted to OpenVINO's format and compiled for this CPU.
+"""The OpenVINO CPU engine (longbert.engines): the model exported to ONNX, converted to OpenVINO's format and
+compiled for this CPU.
 
 Chosen by measurement (bench/RESULTS.md, "CPU runtimes"): on a 2-core AVX-512-BF16 EPYC, OpenVINO in bf16 scored
 500 IMDB test reviews 1.2-1.4x as fast as torch's bf16 autocast (3.7-4.2x the article's loop), with 3,000 reviews'
@@ -16,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from longbert.cpu import cpu_has_bf16
 from longbert.digests import cached_build, digest, weights_digest
 from longbert.encoding import SpecialTokens
+from longbert.engines import cache_dir as engine_cache
+from longbert.engines.onnx_export import export_onnx
 from longbert.errors import LongbertError
-from longbert.quantized import cache_dir as int8_cache_dir
-from longbert.quantized import export_onnx
-from longbert.runtime import cpu_has_bf16
 
 INSTALL_HINT = "the OpenVINO path needs openvino and onnx: pip install 'longbert[openvino]'"
 
@@ -43,8 +44,8 @@ def available() -> bool:
 
 
 def cache_dir() -> Path:
-    """Where converted models are kept between runs: beside the int8 cache ($LONGBERT_CACHE or ~/.cache/longbert)."""
-    return int8_cache_dir().parent / "openvino"
+    """Where converted models are kept between runs ($LONGBERT_CACHE/openvino, else ~/.cache/longbert/openvino)."""
+    return engine_cache("openvino")
 
 
 def model_key(model: torch.nn.Module, special: SpecialTokens) -> str:
@@ -69,7 +70,7 @@ def converted(model: torch.nn.Module, special: SpecialTokens):
                         prefix="longbert-openvino-")  # fmt: skip
 
 
-def inference_precision() -> str:
+def precision() -> str:
     """bf16 where the CPU multiplies bf16 natively (AVX512-BF16, AMX), else f32."""
     return "bf16" if cpu_has_bf16() else "f32"
 
@@ -87,8 +88,8 @@ def compile_for_cpu(converted_model, precision: str, threads: int | None = None)
 
 
 def compiled_model(model: torch.nn.Module, special: SpecialTokens, threads: int | None = None):
-    """The model compiled for this CPU by OpenVINO, in bf16 where the CPU has it, else f32 (inference_precision)."""
-    return compile_for_cpu(converted(model.float().eval(), special), inference_precision(), threads)
+    """The model compiled for this CPU by OpenVINO, in bf16 where the CPU has it, else f32 (precision())."""
+    return compile_for_cpu(converted(model.float().eval(), special), precision(), threads)
 
 
 def openvino_runner(compiled):
@@ -104,3 +105,8 @@ def openvino_runner(compiled):
         return request.get_output_tensor(0).data.copy()
 
     return run
+
+
+def runner(model: torch.nn.Module, special: SpecialTokens):
+    """The engine's run(input_ids, attention_mask) -> logits: the model compiled for this CPU."""
+    return openvino_runner(compiled_model(model, special))
