@@ -202,10 +202,10 @@ def run_collection(args: argparse.Namespace) -> None:
     strategy.validate(classifier.max_chunk_size)
     model = args.model or _default_model()
     pooling = args.pooling or classifier.settings.pooling
-    from longbert.digests import input_identity, weights_digest
+    from longbert.digests import input_names, weights_digest
     from longbert.inputs import input_files
 
-    identity = input_identity(input_files(args.files[0]))
+    identity = input_names(input_files(args.files[0]))
     job = Job(model, strategy.name, pooling, args.text_column, args.id_column, args.chunks, args.part_rows, identity,
               weights_digest(classifier.model), args.explain)  # fmt: skip
     if args.ray:

@@ -13,23 +13,25 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from longbert.digests import file_digest
+from longbert.digests import file_digest, rows_digest
 from longbert.errors import LongbertError
 from longbert.files import write_atomic, write_text_atomic
-from longbert.inputs import input_files, problem, pyarrow_module, read_rows
+from longbert.inputs import input_files, problem, pyarrow_module, read_rows, rows
 
 SETTINGS, MANIFEST, PARTS = "_settings.json", "_manifest.json", "_parts.json"
+SHOWN_DUPLICATES = 3
 
 
 @dataclass(frozen=True)
 class Job:
     """What decides a collection's outputs: a rerun with another job refuses to mix its parts in. input and weights
-    are digests (longbert.digests) of the input files and the model's weights: a changed input or retrained model
-    under the same names is another job."""
+    are digests (longbert.digests) of the input files' names and the model's weights: a retrained model under the
+    same name is another job; a changed row redoes its part (each part records its rows' digest)."""
 
     model: str
     strategy: str
@@ -81,15 +83,21 @@ def prediction_columns(
 
 
 class Output:
-    """The output directory: which parts are done (present, and the digest recorded when each was written still
-    matches), and writing a part, its digest or the manifest atomically. _settings.json is written with the first
-    part, so a run refused before any part leaves nothing that would block its corrected rerun."""
+    """The output directory: which parts are done (present, its file and its input rows matching the digests recorded
+    when it was written), and writing a part, its digests or the manifest atomically. _settings.json is written with
+    the first part, so a run refused before any part leaves nothing that would block its corrected rerun. A directory
+    holding anything else is refused, and one that cannot be written is found before any scoring."""
 
     def __init__(self, directory: str | Path, job: Job):
         pyarrow_module()  # before any work: without it no part could be written
         self.directory = Path(directory)
         if self.directory.exists() and not self.directory.is_dir():
             raise LongbertError(f"--output {self.directory} is a file; it must be a directory (of parquet parts)")
+        foreign = sorted(p.name + ("/" if p.is_dir() else "") for p in self.directory.glob("*") if not ours(p.name))
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            raise LongbertError(f"--output {self.directory} holds files longbert did not write ({shown}): "
+                                "choose an empty or new directory")  # fmt: skip
         settings = self.directory / SETTINGS
         if settings.is_file():
             if json.loads(settings.read_text()) != asdict(job):
@@ -99,26 +107,36 @@ class Output:
                 )
         elif any(self.directory.glob("part-*.parquet")):
             raise LongbertError(f"{self.directory} holds parts but no {SETTINGS}: use another --output")
+        self.directory.mkdir(parents=True, exist_ok=True)  # an unwritable place fails here, before any scoring
+        with tempfile.NamedTemporaryFile(dir=self.directory, prefix=".probe-"):
+            pass
         self.job = job
         parts = self.directory / PARTS
-        self.digests: dict[str, str] = json.loads(parts.read_text()) if parts.is_file() else {}
+        self.digests: dict[str, dict] = json.loads(parts.read_text()) if parts.is_file() else {}
 
     def part_path(self, number: int) -> Path:
         return self.directory / f"part-{number:05d}.parquet"
 
-    def done(self, number: int) -> bool:
-        """Whether part `number` is written whole: a part whose file is damaged or replaced is said so and redone."""
+    def done(self, number: int, rows: str) -> bool:
+        """Whether part `number` is written whole from these input rows (their rows_digest): a part whose file is
+        damaged or replaced, or whose rows changed since, is said so and redone."""
         path = self.part_path(number)
         if not path.is_file():
             return False
-        if self.digests.get(path.name) == file_digest(path):
-            return True
-        print(f"longbert predict: {path.name} does not match the digest recorded when it was written: "
-              "scoring its rows again", file=sys.stderr)  # fmt: skip
-        return False
+        recorded = self.digests.get(path.name)
+        if not isinstance(recorded, dict) or recorded.get("file") != file_digest(path):
+            print(f"longbert predict: {path.name} does not match the digest recorded when it was written: "
+                  "scoring its rows again", file=sys.stderr)  # fmt: skip
+            return False
+        if recorded.get("rows") != rows:
+            print(f"longbert predict: the input rows of {path.name} changed since it was written: scoring them "
+                  "again", file=sys.stderr)  # fmt: skip
+            return False
+        return True
 
-    def write_part(self, number: int, columns: dict, meta: dict | None = None) -> None:
-        """Write part `number` whole; meta (the engine that answered) goes in its schema metadata as "longbert"."""
+    def write_part(self, number: int, columns: dict, meta: dict | None = None, rows: str = "") -> None:
+        """Write part `number` whole, recording its file's and its input rows' digests; meta (the engine that
+        answered) goes in its schema metadata as "longbert"."""
         pa = pyarrow_module()
         self.directory.mkdir(parents=True, exist_ok=True)
         if not (self.directory / SETTINGS).is_file():
@@ -127,18 +145,43 @@ class Output:
         if meta:
             table = table.replace_schema_metadata({"longbert": json.dumps(meta)})
 
-        def record(written: Path) -> None:  # before the part can be found: a part found always has its digest
-            self.digests[path.name] = file_digest(written)
+        def record(written: Path) -> None:  # before the part can be found: a part found always has its digests
+            self.digests[path.name] = {"file": file_digest(written), "rows": rows}
             write_text_atomic(self.directory / PARTS, json.dumps(self.digests, indent=1) + "\n")
 
         write_atomic(path, lambda p: pa.parquet.write_table(table, p), record)
 
     def write_manifest(self, parts: int, rows: int, errors: list) -> None:
         names = [self.part_path(n).name for n in range(parts)]
-        manifest = {"parts": names, "digests": [self.digests.get(n) for n in names], "rows": rows,
+        manifest = {"parts": names, "digests": [self.digests.get(n, {}).get("file") for n in names], "rows": rows,
                     "errors": len(errors), "settings": asdict(self.job)}  # fmt: skip
         self.directory.mkdir(parents=True, exist_ok=True)
         write_text_atomic(self.directory / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+
+
+def ours(name: str) -> bool:
+    """Whether an output directory's entry is one a collection writes (its parts, their temporary files, its
+    settings, digests and manifest)."""
+    return name in (SETTINGS, MANIFEST, PARTS) or name.startswith(("part-", ".part-", ".probe-", f".{PARTS}",
+                                                                     f".{SETTINGS}", f".{MANIFEST}"))  # fmt: skip
+
+
+def duplicates(files: list[Path], job: Job, hashes: list) -> list:
+    """The ids that occur more than once (the first SHOWN_DUPLICATES of them, in input order) and how many do: found
+    from the ids' hashes, then named by a pass over the ids (only where there are any)."""
+    import numpy as np
+
+    if not hashes:
+        return []
+    values, counts = np.unique(np.concatenate(hashes), return_counts=True)
+    candidates = set(values[counts > 1].tolist())
+    if not candidates:
+        return []
+    seen: dict = {}
+    for identifier, _, _ in rows(files, job.text_column, job.id_column):
+        if hash(identifier) in candidates:
+            seen[identifier] = seen.get(identifier, 0) + 1
+    return [i for i, n in seen.items() if n > 1]
 
 
 def score_collection(
@@ -159,33 +202,50 @@ def score_collection(
     from tqdm.auto import tqdm
 
     files = input_files(source)  # before the output is touched: a bad input leaves nothing behind
+    next(rows(files, job.text_column, job.id_column), None)  # a missing column is one line, before any progress bar
     out = Output(output, job)
     seen = {"rows": 0, "parts": 0, "reused": 0}
+    pending: dict[int, str] = {}  # each part's rows digest, until it is written
+    hashes: list = []  # the ids' hashes, a part at a time, for the duplicate check
 
     def todo() -> Iterator[tuple]:
+        import numpy as np
+
         batches = read_rows(files, job.text_column, job.id_column, batch_rows)
         for number, (start, ids, texts) in enumerate(_parts(batches, job.part_rows)):
             seen["parts"], seen["rows"] = number + 1, start + len(ids)
-            if out.done(number):
+            if job.id_column:
+                hashes.append(np.fromiter((hash(i) for i in ids), np.int64, len(ids)))
+            digest = rows_digest(ids, texts)
+            if out.done(number, digest):
                 seen["reused"] += 1
             else:
+                pending[number] = digest
                 yield number, ids, texts
 
     errors, tokens = [], 0
     bar = tqdm(desc="documents", unit="doc", disable=not progress, smoothing=0.1)
-    for number, columns, meta in map_parts(todo()):
-        out.write_part(number, columns, meta)
-        errors += [(i, e) for i, e in zip(columns["id"], columns["error"]) if e is not None]
-        tokens += sum(n or 0 for n in columns["num_tokens"])
-        bar.update(len(columns["id"]))
-        bar.set_postfix(tokens_s=f"{tokens / max(bar.format_dict['elapsed'], 1e-9):,.0f}")
-    bar.close()
+    try:
+        for number, columns, meta in map_parts(todo()):
+            out.write_part(number, columns, meta, pending.pop(number))
+            errors += [(i, e) for i, e in zip(columns["id"], columns["error"]) if e is not None]
+            tokens += sum(n or 0 for n in columns["num_tokens"])
+            bar.update(len(columns["id"]))
+            bar.set_postfix(tokens_s=f"{tokens / max(bar.format_dict['elapsed'], 1e-9):,.0f}")
+    finally:
+        bar.close()  # an error (a full disk) is then a line of its own
     out.write_manifest(seen["parts"], seen["rows"], errors)
     for i, error in errors[:5]:
         print(f"longbert predict: id {i!r} skipped: {error}", file=sys.stderr)
     if len(errors) > 5:
         print(f"longbert predict: {len(errors) - 5} more rows skipped (see the error column)", file=sys.stderr)
-    return {"rows": seen["rows"], "parts": seen["parts"], "parts_reused": seen["reused"], "errors": len(errors)}
+    repeated = duplicates(files, job, hashes)
+    if repeated:
+        shown = ", ".join(repr(i) for i in repeated[:SHOWN_DUPLICATES]) + (", ..." if len(repeated) > 3 else "")
+        print(f"longbert predict: warning: {len(repeated):,} ids occur more than once ({shown}); every row is kept, "
+              "in input order", file=sys.stderr)  # fmt: skip
+    return {"rows": seen["rows"], "parts": seen["parts"], "parts_reused": seen["reused"], "errors": len(errors),
+            "duplicate_ids": len(repeated)}  # fmt: skip
 
 
 def local_parts(classifier, job: Job, strategy, pooling: str | None) -> Callable[[Iterator[tuple]], Iterator[tuple]]:

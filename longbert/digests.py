@@ -46,9 +46,23 @@ def weights_digest(model: torch.nn.Module) -> str:
     return digest(pieces())
 
 
-def input_identity(files: Iterable[Path]) -> str:
-    """A digest of input files' paths, sizes and modification times: cheap, and changed by any edit or swap."""
-    return digest(f"{p.resolve()}\0{p.stat().st_size}\0{p.stat().st_mtime_ns}\n".encode() for p in files)
+def input_names(files: Iterable[Path]) -> str:
+    """A digest of input files' resolved paths: which input a collection reads (its content is checked a part at a
+    time, rows_digest)."""
+    return digest(f"{p.resolve()}\n".encode() for p in files)
+
+
+def rows_digest(ids: Iterable, texts: Iterable) -> str:
+    """A digest of rows' ids and texts (what a row that is not a text says instead): a part's input, so a resume
+    redoes a part whose rows changed, whatever the file's size or modification time."""
+
+    def pieces() -> Iterable[bytes]:
+        for identifier, text in zip(ids, texts):
+            yield repr(identifier).encode("utf-8", "surrogatepass") + b"\0"
+            shown = text if isinstance(text, str) else repr(text)
+            yield shown.encode("utf-8", "surrogatepass") + b"\1"
+
+    return digest(pieces())
 
 
 def files_digest(paths: Iterable[Path]) -> str:

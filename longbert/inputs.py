@@ -1,7 +1,10 @@
 """Reading texts to classify, one reader for every command: .txt (a file is one text), JSON lines (.jsonl or .json:
 an object a line), .csv and .parquet (a text column); one file, or a directory of files of one format; stdin.
 
-Rows stream in file and row order as (id, text, where): `where` names the row for messages ("r.jsonl line 3").
+Rows stream in file and row order as (id, text, where): `where` names the row for messages ("r.jsonl line 3", lines
+numbered from 1 as editors do; "row 0", CSV and parquet rows numbered from 0 as ids and review_id are). A null
+text (JSON null, a parquet null, an empty CSV field) is no text in every format: refused by `longbert predict`,
+reported in a collection's error column.
 A row that cannot be read (invalid JSON, bytes that are not UTF-8) has a BadRow for its text, so a collection
 reports it in its error column while `longbert predict` refuses the whole input before any output.
 .txt and JSON lines need nothing beyond Python; CSV and parquet stream through pyarrow (the io extra).
@@ -32,6 +35,7 @@ def pyarrow_module():
     """pyarrow with its dataset and parquet modules, or one line saying how to install it."""
     try:
         import pyarrow
+        import pyarrow.csv
         import pyarrow.dataset
         import pyarrow.parquet
     except ImportError:
@@ -105,7 +109,10 @@ def json_rows(lines: Iterable[bytes], source: str, text_column: str, id_column: 
 def _arrow_rows(files: Sequence[Path], text_column: str, id_column: str | None, batch_rows: int = 1_000):
     pa = pyarrow_module()
     try:
-        dataset = pa.dataset.dataset([str(f) for f in files], format=FORMATS[files[0].suffix])
+        kind = FORMATS[files[0].suffix]
+        if kind == "csv":  # an empty field is no text, as a null is in parquet (and pandas reads it so)
+            kind = pa.dataset.CsvFileFormat(convert_options=pa.csv.ConvertOptions(strings_can_be_null=True))
+        dataset = pa.dataset.dataset([str(f) for f in files], format=kind)
         columns = [text_column] + ([id_column] if id_column else [])
         missing = [c for c in columns if c not in dataset.schema.names]
         if missing:
@@ -115,8 +122,8 @@ def _arrow_rows(files: Sequence[Path], text_column: str, id_column: str | None, 
             texts = batch.column(text_column).to_pylist()
             ids = batch.column(id_column).to_pylist() if id_column else [None] * len(texts)
             for identifier, text in zip(ids, texts):
+                yield identifier, text, f"row {number}"  # numbered from 0, as ids and evaluation's review_id are
                 number += 1
-                yield identifier, text, f"row {number}"
     except pa.ArrowException as error:
         raise LongbertError(f"cannot read the input: {first_line(error)}") from error
 
@@ -136,11 +143,16 @@ def read_rows(files: Sequence[Path], text_column: str, id_column: str | None, ba
         yield start, ids, texts
 
 
+def is_null(value: object) -> bool:
+    """A missing text: None, or NaN (what pandas writes for one)."""
+    return value is None or (isinstance(value, float) and value != value)
+
+
 def problem(text: object, where: str) -> str | None:
     """None if the text can be classified, else why not (a collection row's error)."""
     if isinstance(text, BadRow):
         return text.reason
-    if text is None:
+    if is_null(text):
         return "no text"
     try:
         check_text(text, where)
@@ -160,6 +172,9 @@ def checked(found: Iterable[tuple], text_column: str) -> Iterator[str]:
     for _, text, where in found:
         if isinstance(text, BadRow):
             raise LongbertError(text.reason)
+        if is_null(text):
+            raise LongbertError(f'{where}: expected an object with a string "{text_column}" field: no text (missing '
+                                "or null)")  # fmt: skip
         if not isinstance(text, str):
             raise LongbertError(f'{where}: expected an object with a string "{text_column}" field')
         yield check_text(text, where)

@@ -216,7 +216,7 @@ def test_a_damaged_part_is_scored_again_and_said_so(tmp_path, classifier, capsys
         pd.testing.assert_frame_equal(read_output(tmp_path / "out"), whole)
 
 
-def test_a_resume_refuses_another_input_or_other_weights_under_the_same_names(tmp_path, capsys, model_dir):
+def test_a_resume_redoes_what_another_input_changed_and_refuses_other_weights(tmp_path, capsys, model_dir):
     from conftest import save_tiny_model
 
     documents(8).to_parquet(tmp_path / "in.parquet")
@@ -224,9 +224,10 @@ def test_a_resume_refuses_another_input_or_other_weights_under_the_same_names(tm
     args = [str(tmp_path / "in.parquet"), "--output", str(tmp_path / "out"), "--model", str(model),
             "--text-column", "body", "--quiet", "--part-rows", "4"]  # fmt: skip
     assert run(capsys, *args)[0] == 0
-    documents(9).to_parquet(tmp_path / "in.parquet")  # another input under the same name
+    documents(9).to_parquet(tmp_path / "in.parquet")  # another input under the same name: one row more
     code, err = run(capsys, *args)
-    assert code == 2 and "other settings, input or model weights" in err
+    assert code == 0 and json.loads(err.strip().splitlines()[-1])["parts_reused"] == 2
+    assert read_output(tmp_path / "out")["id"].tolist() == list(range(9))
     documents(8).to_parquet(tmp_path / "in.parquet")
     save_tiny_model(tmp_path / "model", seed=5)  # retrained in place
     code, err = run(capsys, *args)
@@ -265,3 +266,91 @@ def test_actors_are_checked_before_ray_starts(tmp_path, capsys, model_dir, monke
     code, err = run(capsys, str(tmp_path / "in.parquet"), "--output", str(tmp_path / "out"), "--model",
                     str(model_dir), "--text-column", "body", "--ray", "local", "--actors", "0")  # fmt: skip
     assert code == 2 and "--actors must be a positive integer, got 0" in err
+
+
+def test_a_resume_redoes_a_part_whose_rows_changed_whatever_the_files_size_and_time(tmp_path, capsys, model_dir):
+    texts = ["A wonderful film, moving and funny. " * 3, "Dull, slow and far too long. " * 4] * 6
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    args = [str(source), "--output", str(tmp_path / "out"), "--model", str(model_dir), "--quiet", "--part-rows",
+            "4", "--precision", "fp32"]  # fmt: skip
+    assert run(capsys, *args)[0] == 0
+    before = read_output(tmp_path / "out")
+    stat = source.stat()
+    edited = texts.copy()
+    edited[5] = edited[5].replace("slow", "glum")  # same size
+    source.write_text("".join(json.dumps({"text": t}) + "\n" for t in edited))
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and the same modification time
+    assert source.stat().st_size == stat.st_size
+    code, err = run(capsys, *args)
+    assert code == 0 and "the input rows of part-00001.parquet changed since it was written" in err
+    assert json.loads(err.strip().splitlines()[-1])["parts_reused"] == 2, "only the edited part is scored again"
+    after = read_output(tmp_path / "out")
+    from longbert import LongTextClassifier
+
+    expected = LongTextClassifier.from_pretrained(model_dir, device="cpu", precision="fp32").predict(edited[5])[0]
+    assert after["probabilities"][5][1] == pytest.approx(expected.probabilities[1], abs=1e-5)
+    assert after["probabilities"][5][1] != pytest.approx(before["probabilities"][5][1], abs=1e-9)
+
+
+def test_an_output_directory_holding_other_files_is_refused(tmp_path, capsys, model_dir):
+    documents(4).to_parquet(tmp_path / "in.parquet")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.txt").write_text("mine")
+    code, err = run(capsys, str(tmp_path / "in.parquet"), "--output", str(tmp_path / "out"), "--model",
+                    str(model_dir), "--text-column", "body", "--quiet")  # fmt: skip
+    assert code == 2 and err.strip().splitlines() == [
+        f"longbert predict: error: --output {tmp_path / 'out'} holds files longbert did not write (a.txt): "
+        "choose an empty or new directory"
+    ]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.txt"]
+
+
+def test_duplicate_ids_get_one_warning_and_every_row_is_kept_in_order(tmp_path, capsys, model_dir):
+    frame = documents(10)
+    frame.loc[[3, 7], "doc"] = "d001"
+    frame.loc[8, "doc"] = "d002"
+    frame.to_parquet(tmp_path / "in.parquet")
+    code, err = run(capsys, str(tmp_path / "in.parquet"), "--output", str(tmp_path / "out"), "--model",
+                    str(model_dir), "--text-column", "body", "--id-column", "doc", "--quiet")  # fmt: skip
+    assert code == 0
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert warnings == ["longbert predict: warning: 2 ids occur more than once ('d001', 'd002'); every row is kept, "
+                        "in input order"]  # fmt: skip
+    assert read_output(tmp_path / "out")["id"].tolist() == frame["doc"].tolist()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--id-column", "nope"], "the input has no column 'nope'"),
+    (["--output", "/dev/null/x"], "cannot read or write /dev/null/x"),
+])  # fmt: skip
+def test_bad_input_in_collection_mode_is_one_line_before_any_progress_bar(tmp_path, model_dir, flags, message):
+    documents(4).to_parquet(tmp_path / "in.parquet")
+    output = [] if "--output" in flags else ["--output", str(tmp_path / "out")]
+    done = subprocess.run([sys.executable, "-m", "longbert", "predict", str(tmp_path / "in.parquet"), *output,
+                           "--model", str(model_dir), "--text-column", "body", *flags],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1 and message in lines[0], done.stderr
+    assert "documents:" not in done.stderr
+
+
+def test_a_null_text_means_no_text_in_every_format_and_rows_count_from_0(tmp_path, capsys, model_dir):
+    texts = ["A fine film. " * 5, None, "Dull. " * 5]
+    frame = pd.DataFrame({"text": texts})
+    frame.to_parquet(tmp_path / "in.parquet")
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    errors = {}
+    for kind in ("parquet", "csv", "jsonl"):
+        code, err = run(capsys, str(tmp_path / f"in.{kind}"), "--output", str(tmp_path / kind), "--model",
+                        str(model_dir), "--quiet")  # fmt: skip
+        assert code == 0, err
+        result = read_output(tmp_path / kind)
+        errors[kind] = result["error"].tolist()
+        assert result["id"].tolist() == [0, 1, 2] and result["label"].isna().tolist() == [False, True, False]
+    assert [[e if isinstance(e, str) else None for e in errors[k]] for k in errors] == [[None, "no text", None]] * 3
+    for kind, where in (("parquet", "row 1"), ("csv", "row 1"), ("jsonl", "line 2")):
+        code = main(["predict", str(tmp_path / f"in.{kind}"), "--model", str(model_dir), "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 2 and where in err and len(err.strip().splitlines()) == 1, (kind, err)
