@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from longbert import inputs
-from longbert.errors import LongbertError
+from longbert.errors import LongbertError, Unreachable
 
 PROGRESS_MIN_TEXTS = 50
 PREDICT_EXAMPLES = """examples (the bundled model unless --model or $LONGBERT_MODEL names one):
@@ -112,8 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     collection.add_argument("--id-column", help="the column of document ids (default: the row number)")
     collection.add_argument("--chunks", action="store_true", help="add every chunk's outputs and character span")
     collection.add_argument("--part-rows", type=int, default=2_000, help="documents per part (default 2,000)")
-    collection.add_argument("--ray", metavar="ADDRESS", help="score on Ray: 'local' starts a cluster; 'auto' or an "
-                            "address joins one")  # fmt: skip
+    collection.add_argument("--ray", metavar="ADDRESS", help="score on Ray: 'local' starts a fresh cluster of its own "
+                            "(ended with the run); 'auto', HOST:PORT or ray://HOST:PORT joins one")  # fmt: skip
+    collection.add_argument("--ray-timeout", type=float, default=60.0, metavar="SECONDS",
+                            help="give up joining a Ray cluster after this long (default 60)")  # fmt: skip
     collection.add_argument("--actors", type=int, default=1, help="Ray actors, each with the model loaded (default 1)")
     collection.add_argument("--gpus-per-actor", type=float, help="default 1 where the cluster has GPUs, else 0")
     collection.add_argument("--cpus-per-actor", type=float, help="default 1 beside a GPU, else an equal share")
@@ -194,6 +197,8 @@ def run_collection(args: argparse.Namespace) -> None:
         raise LongbertError("--output takes one INPUT: a .txt, JSON lines, CSV or parquet file, or a directory of them")
     if args.part_rows < 1:
         raise LongbertError(f"--part-rows must be a positive integer, got {args.part_rows}")
+    if not args.ray_timeout > 0:
+        raise LongbertError(f"--ray-timeout must be a positive number of seconds, got {args.ray_timeout:g}")
     if args.actors < 1:
         raise LongbertError(f"--actors must be a positive integer, got {args.actors}")
     # Loaded here on Ray too (on the CPU there), so a bad model or setting is one line before any actor starts.
@@ -209,16 +214,17 @@ def run_collection(args: argparse.Namespace) -> None:
     job = Job(model, strategy.name, pooling, args.text_column, args.id_column, args.chunks, args.part_rows, identity,
               weights_digest(classifier.model), args.explain)  # fmt: skip
     if args.ray:
-        from longbert.distributed import actor_parts, connect
+        from longbert.distributed import actor_parts, cluster
 
-        connect(args.ray)
         predictor = {"model": model, "strategy": strategy.name, "pooling": pooling, "text_column": args.text_column,
                      "chunks": args.chunks, "device": args.device, "precision": args.precision,
                      "explain": args.explain}  # fmt: skip
-        map_parts = actor_parts(args.actors, args.gpus_per_actor, args.cpus_per_actor, **predictor)
+        with cluster(args.ray, args.ray_timeout):
+            map_parts = actor_parts(args.actors, args.gpus_per_actor, args.cpus_per_actor, **predictor)
+            done = score_collection(args.files[0], args.output, job, map_parts, progress=not args.quiet)
     else:
         map_parts = local_parts(classifier, job, strategy, pooling)
-    done = score_collection(args.files[0], args.output, job, map_parts, progress=not args.quiet)
+        done = score_collection(args.files[0], args.output, job, map_parts, progress=not args.quiet)
     print(json.dumps({"output": args.output, **done}), file=sys.stderr)
 
 
@@ -309,6 +315,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         {"predict": run_predict, "train": run_train}[args.command](args)
     except LongbertError as error:
         print(f"longbert {args.command}: error: {error}", file=sys.stderr)
+        if isinstance(error, Unreachable):  # Ray may still be retrying in a thread of its own: exit at once
+            sys.stderr.flush()
+            os._exit(2)
         return 2
     except KeyboardInterrupt:
         return 130

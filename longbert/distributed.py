@@ -11,14 +11,23 @@ the optional extra `ray` (`pip install -e ".[ray]"`); nothing else in longbert i
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
+import json
 import os
+import signal
+import socket
 import sys
+import tempfile
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from longbert.collection import prediction_columns
-from longbert.errors import LongbertError
+from longbert.errors import LongbertError, Unreachable, first_line
+from longbert.files import cache_dir, write_text_atomic
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -128,14 +137,166 @@ def predict_dataset(
     )  # fmt: skip
 
 
-def connect(address: str) -> None:
-    """Start a local cluster listening on 127.0.0.1 (address 'local'; before Ray is imported) or join one ('auto',
-    or HOST:PORT / ray://...)."""
+CONNECT_S = 60.0  # how long joining a cluster may take before it is given up, in one line
+_RECORDS = "ray-local"  # under longbert's cache: the processes of each --ray local cluster, by its driver's PID
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a host names this machine's loopback interface."""
+    with contextlib.suppress(ValueError):
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    return host == "localhost"
+
+
+@contextlib.contextmanager
+def cluster(address: str, timeout: float = CONNECT_S) -> Iterator[None]:
+    """Ray for one run: 'local' starts a fresh cluster of this process's own on 127.0.0.1 (never one on record in
+    /tmp/ray or RAY_ADDRESS) and shuts it down after; HOST:PORT, ray://... or 'auto' joins one, a loopback host
+    with this driver on 127.0.0.1 too (Ray would otherwise take the host's own address). A connect is bounded by
+    timeout and fails in one line naming the address and what Ray said. Processes of a --ray local cluster whose
+    driver was killed (SIGKILL leaves Ray's agents running) are ended by the next --ray local run. Where Ray is
+    already initialized in this process (an API caller's), that cluster is used and left running."""
     if address == "local" and "ray" not in sys.modules:
-        os.environ.update(LOOPBACK)
+        os.environ.update(LOOPBACK)  # read when Ray is imported
     ray = _ray()
-    if not ray.is_initialized():
-        ray.init(address=None if address == "local" else address, log_to_driver=False, include_dashboard=False)
+    if ray.is_initialized():
+        yield
+        return
+    if address == "local":
+        end_orphans()
+    _join(ray, address, timeout)
+    record = _record_processes() if address == "local" else None
+    try:
+        yield
+    finally:
+        ray.shutdown()
+        if record is not None:
+            record.unlink(missing_ok=True)
+
+
+def connect(address: str, timeout: float = CONNECT_S) -> None:
+    """Start or join a cluster for the rest of this process (see cluster())."""
+    cluster(address, timeout).__enter__()
+
+
+def _join(ray, address: str, timeout: float) -> None:
+    """ray.init for an address, Ray's own lines held back, any failure one LongbertError line."""
+    options: dict = {"log_to_driver": False, "include_dashboard": False}
+    host = None
+    if address == "local":
+        options["_node_ip_address"] = "127.0.0.1"
+    elif address not in ("auto",) and not address.startswith("ray://"):
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise LongbertError(f"--ray {address!r}: give 'local', 'auto', HOST:PORT or ray://HOST:PORT")
+        if is_loopback(host):
+            options["_node_ip_address"] = "127.0.0.1"
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=min(timeout, 10)).close()
+        except OSError as error:
+            raise LongbertError(f"cannot join the Ray cluster at {address}: {error.strerror or error}") from None
+    os.environ.setdefault("RAY_gcs_rpc_server_connect_timeout_s", str(max(1, int(timeout))))
+    with _held_stderr() as held:
+        try:
+            with _deadline(timeout):
+                ray.init(address=address, **options)
+        except TimeoutError:
+            raise Unreachable(f"cannot join the Ray cluster at {address}: no answer within {timeout:g} s"
+                              f"{_said(held)}") from None  # fmt: skip
+        except Exception as error:  # Ray raises ConnectionError, RuntimeError (versions), auth errors and more
+            raise LongbertError(f"cannot join the Ray cluster at {address}: {first_line(error)}{_said(held)}") from None
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """TimeoutError in the main thread after seconds (where signals can be set: elsewhere no bound)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def expire(*_):
+        raise TimeoutError
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def _held_stderr() -> Iterator[Path]:
+    """Ray's lines (its C++ core writes to file descriptor 2) go to a file while it connects, read for errors."""
+    with tempfile.NamedTemporaryFile(prefix="longbert-ray-", suffix=".log") as log:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield Path(log.name)
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _said(log: Path) -> str:
+    """What Ray said last that reads as a failure, as ' (Ray: ...)', or nothing."""
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    failing = [line for line in lines if any(w in line.lower() for w in ("fail", "error", "auth", "version"))]
+    if not failing:
+        return ""
+    said = failing[-1].split("] ", 1)[-1].split(" -- ", 1)[-1]
+    return f" (Ray: {said[:200]})"
+
+
+def _record_processes() -> Path | None:
+    """Write down this run's Ray processes (PIDs and start times), so a run after a killed one can end them."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    me = psutil.Process()
+    processes = [{"pid": p.pid, "started": p.create_time()} for p in me.children(recursive=True)]
+    record = cache_dir(_RECORDS) / f"{me.pid}.json"
+    with contextlib.suppress(OSError):
+        record.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(record, json.dumps({"driver": {"pid": me.pid, "started": me.create_time()},
+                                              "processes": processes}))  # fmt: skip
+        return record
+    return None
+
+
+def end_orphans() -> list[int]:
+    """End the Ray processes of earlier --ray local runs whose driver is gone (killed), by the PIDs and start times
+    those runs recorded; returns the PIDs ended."""
+    try:
+        import psutil
+    except ImportError:
+        return []
+
+    def alive(entry: dict) -> psutil.Process | None:
+        with contextlib.suppress(psutil.Error):
+            process = psutil.Process(entry["pid"])
+            if abs(process.create_time() - entry["started"]) < 1:
+                return process
+        return None
+
+    ended = []
+    for record in sorted(cache_dir(_RECORDS).glob("*.json")):
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            found = json.loads(record.read_text())
+            if alive(found["driver"]) is not None:
+                continue  # that run is still going
+            left = [p for p in map(alive, found["processes"]) if p is not None]
+            for process in left:
+                with contextlib.suppress(psutil.Error):
+                    process.kill()
+                    ended.append(process.pid)
+            psutil.wait_procs(left, timeout=10)
+            record.unlink(missing_ok=True)
+    return ended
 
 
 def actor_parts(

@@ -12,3 +12,8 @@ class Stopped(LongbertError):
 def first_line(error: BaseException) -> str:
     """The first line of an exception's message (or its type name): third-party errors shown as one line."""
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+class Unreachable(LongbertError):
+    """A cluster that did not answer in time: its client may still be retrying in a thread of its own, so a command
+    exits at once after saying so."""

@@ -65,3 +65,11 @@ def fresh_dir(path: Path) -> Path:
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     return path
+
+
+def cache_dir(kind: str) -> Path:
+    """Where longbert keeps something between runs (converted models, a local Ray cluster's processes):
+    $LONGBERT_CACHE/kind, else ~/.cache/longbert/kind (XDG_CACHE_HOME honoured)."""
+    if os.environ.get("LONGBERT_CACHE"):
+        return Path(os.environ["LONGBERT_CACHE"]) / kind
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "longbert" / kind

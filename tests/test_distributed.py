@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -116,3 +117,101 @@ def test_a_ray_dataset_gets_the_prediction_columns(model_dir, classifier):
     order = [frame["text"].tolist().index(t) for t in scored["text"]]
     direct = classifier.predict(frame["text"].tolist(), Chunking(510, 255, 1), "max")
     assert np.allclose(np.stack(scored["probabilities"]), [direct[i].probabilities for i in order], atol=1e-4)
+
+
+def test_the_command_joins_a_loopback_cluster_by_address_and_survives_losing_its_worker(
+    tmp_path, model_dir, reviews, classifier
+):
+    job = Job(str(model_dir), "510/510/1", "mean", "text", "doc", part_rows=20)
+    score_collection(reviews, tmp_path / "local", job, local_parts(classifier, job, None, "mean"), progress=False)
+    script = Path(__file__).parent / "helpers" / "join_by_address.py"
+    argv = [str(model_dir), str(reviews), str(tmp_path / "ray"), str(tmp_path / "report.json")]
+    done = subprocess.run([sys.executable, str(script), *argv], capture_output=True, text=True, timeout=600,
+                          cwd=Path(__file__).parents[1])  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["address"].startswith("127.0.0.1:") and report["removed"]
+    assert report["code"] == 0, report["stderr"][-3000:]
+    result, expected = read_output(tmp_path / "ray"), read_output(tmp_path / "local")
+    assert result["id"].tolist() == expected["id"].tolist(), "every id exactly once"
+    assert np.allclose(np.stack(result["probabilities"]), np.stack(expected["probabilities"]), atol=1e-4)
+
+
+def short_temp_dir() -> Path:
+    """A temporary directory with a short path (Ray's socket paths must stay under 108 characters)."""
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="lb", dir="/tmp"))
+
+
+def command_env(cache: Path, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS",)}
+    return {**env, "LONGBERT_CACHE": str(cache), **extra}
+
+
+def test_ray_local_starts_its_own_cluster_even_with_a_dead_one_on_record(tmp_path, model_dir, reviews):
+    temp = short_temp_dir()
+    (temp / "ray").mkdir()
+    (temp / "ray" / "ray_current_cluster").write_text("192.0.2.2:6392")  # a cluster on record, long gone
+    env = command_env(tmp_path / "cache", RAY_TMPDIR=str(temp), RAY_ADDRESS="192.0.2.2:6392")
+    command = [
+        sys.executable,
+        "-m",
+        "longbert",
+        "predict",
+        str(reviews),
+        "--output",
+        str(tmp_path / "out"),
+        "--model",
+        str(model_dir),
+        "--id-column",
+        "doc",
+        "--part-rows",
+        "100",
+        "--quiet",
+        "--ray",
+        "local",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "192.0.2.2" not in done.stderr and len(read_output(tmp_path / "out")) == 300
+    assert list((tmp_path / "cache" / "ray-local").glob("*.json")) == [], "its cluster ended with the run"
+
+
+def test_a_connect_that_fails_is_one_line_naming_the_address(tmp_path, model_dir, reviews):
+    import socket
+
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    for address, said in ((f"127.0.0.1:{port}", "Connection refused"), ("not-an-address", "give 'local'")):
+        command = [sys.executable, "-m", "longbert", "predict", str(reviews), "--output", str(tmp_path / "out"),
+                   "--model", str(model_dir), "--ray", address, "--ray-timeout", "5"]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert done.returncode == 2 and len(lines) == 1 and said in lines[0], done.stderr
+        assert address in lines[0] or "not-an-address" in lines[0]
+
+
+def test_a_killed_ray_local_drivers_processes_are_ended_by_the_next_run(tmp_path, model_dir, reviews):
+    cache = tmp_path / "cache"
+    env = command_env(cache)
+    command = [sys.executable, "-m", "longbert", "predict", str(reviews), "--model", str(model_dir), "--id-column",
+               "doc", "--part-rows", "10", "--quiet", "--ray", "local"]  # fmt: skip
+    driver = subprocess.Popen([*command, "--output", str(tmp_path / "first")], env=env, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not list((tmp_path / "first").glob("part-*.parquet")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    (record,) = (cache / "ray-local").glob("*.json")
+    recorded = json.loads(record.read_text())["processes"]
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait(30)
+    time.sleep(2)
+    left = [p["pid"] for p in recorded if psutil.pid_exists(p["pid"])]
+    assert left, "Ray's agents outlive a driver killed with SIGKILL (what the next run cleans up)"
+    done = subprocess.run([*command, "--output", str(tmp_path / "second")], env=env, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    alive = [pid for pid in left if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    assert alive == [], "the next --ray local run ended its killed predecessor's processes"
+    assert list((cache / "ray-local").glob("*.json")) == []

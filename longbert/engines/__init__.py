@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from longbert.errors import LongbertError
 
@@ -61,11 +59,3 @@ def engine_named(name: str) -> Engine:
             return engine
     known = ", ".join(e.name for e in ENGINES.values())
     raise LongbertError(f"unknown engine {name!r}: the engines are torch, {known}")
-
-
-def cache_dir(kind: str) -> Path:
-    """Where an engine keeps converted models between runs: $LONGBERT_CACHE/kind, else ~/.cache/longbert/kind
-    (XDG_CACHE_HOME honoured)."""
-    if os.environ.get("LONGBERT_CACHE"):
-        return Path(os.environ["LONGBERT_CACHE"]) / kind
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "longbert" / kind

@@ -16,9 +16,9 @@ import torch
 
 from longbert.digests import cached_build, digest, weights_digest
 from longbert.encoding import SpecialTokens
-from longbert.engines import cache_dir as engine_cache
 from longbert.engines.onnx_export import export_onnx
 from longbert.errors import LongbertError
+from longbert.files import cache_dir as engine_cache
 
 INSTALL_HINT = "the int8 path needs onnxruntime and onnx: pip install 'longbert[int8]'"
 

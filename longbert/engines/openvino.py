@@ -20,9 +20,9 @@ import torch
 from longbert.cpu import cpu_has_bf16
 from longbert.digests import cached_build, digest, weights_digest
 from longbert.encoding import SpecialTokens
-from longbert.engines import cache_dir as engine_cache
 from longbert.engines.onnx_export import export_onnx
 from longbert.errors import LongbertError
+from longbert.files import cache_dir as engine_cache
 
 INSTALL_HINT = "the OpenVINO path needs openvino and onnx: pip install 'longbert[openvino]'"
 
