@@ -7,15 +7,17 @@ the same page and setting stops the one still scoring; demo requests go before e
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
+from dataclasses import dataclass
 
 import gradio as gr
 import pandas as pd
 
 from eval.results import BASELINE, setting_name
-from longbert import HEAD, Chunking, LongbertError, Truncation
-from longbert.chunking import smallest_stride
+from longbert import HEAD, Chunking, LongbertError, LongTextClassifier, Prediction, Truncation
+from longbert.chunking import Strategy, smallest_stride
 from longbert.data import SAMPLE
 from longbert.errors import Stopped
 from longbert.scoring import Meter, tokens_scored
@@ -93,22 +95,29 @@ def over_budget(model: str, text: str, strategies: list, limit: int, what: str) 
     return budget.refusal(tokens, limit, what, advice)
 
 
-@gpu
-def classify(text: str, model: str, chunk_size, stride, minimal, pooling: str, boundaries: str = FIXED,
-             limit: int | None = None, key: tuple | None = None, slot: str | None = None):  # fmt: skip
-    """Demo and API handler: verdict markdown, per-chunk figure and shaded review; bad input becomes a message.
+@dataclass(frozen=True)
+class Answer:
+    """A review classified under one setting, beside head truncation, as the demo and the MCP tool both give it."""
 
-    boundaries: how chunks are cut: fixed windows, at sentence boundaries, or a truncation (head, tail, head+tail).
-    limit: the request's budget in tokens (default: a demo request's); key: who a newer request replaces; slot:
-    the verdict's title in compare mode (A or B).
-    """
-    empty = (None, "")
+    classifier: LongTextClassifier
+    strategy: Strategy
+    prediction: Prediction
+    head: Prediction
+    head_size: int
+    seconds: float
+    tokens: int
+
+
+def answer(text: str, model: str, chunk_size, stride, minimal, pooling: str, boundaries: str = FIXED,
+           limit: int | None = None, key: tuple | None = None) -> Answer | str:  # fmt: skip
+    """The review classified (an Answer) or why not (one line): checked, costed in tokens and refused over its
+    budget before any scoring, scored before evaluation runs, stopped by a newer request of the same key (REPLACED)."""
     if not model:
-        return ("No model is configured: set LONGBERT_MODEL to a model directory or Hub id.", *empty)
+        return "No model is configured: set LONGBERT_MODEL to a model directory or Hub id."
     if not isinstance(text, str) or not text.strip():
-        return ("Paste a review (or pick an example) to classify it.", *empty)
+        return "Paste a review (or pick an example) to classify it."
     if len(text) > config.MAX_CHARS:
-        return (f"This text has {len(text):,} characters; the limit here is {config.MAX_CHARS:,}.", *empty)
+        return f"This text has {len(text):,} characters; the limit here is {config.MAX_CHARS:,}."
     try:
         classifier = classifier_for(model, key[0] if key else None)
         strategy = demo_strategy(boundaries, chunk_size, stride, minimal)
@@ -117,7 +126,7 @@ def classify(text: str, model: str, chunk_size, stride, minimal, pooling: str, b
         what = "demo request" if key is None or key[1] == "A" else "compare request"
         refused = over_budget(model, text, [strategy, head_strategy], limit or config.DEMO_TOKENS, what)
         if refused:
-            return (refused, *empty)
+            return refused
         start = time.perf_counter()
         with superseding(key) as meter, budget.PRIORITY.demo():
             scores, head_scores = (scored(model, text, s, meter) for s in (strategy, head_strategy))
@@ -127,22 +136,71 @@ def classify(text: str, model: str, chunk_size, stride, minimal, pooling: str, b
         (prediction,) = classifier.pool(scores, encoded, pooling)
         (head,) = classifier.pool(head_scores, chunked(model, text, head_strategy)[0], "mean")
     except Stopped:
-        return REPLACED, None, None
+        return REPLACED
     except LongbertError as error:
-        return (f"**Error:** {error}", *empty)
+        return f"**Error:** {error}"
+    return Answer(classifier, strategy, prediction, head, head_strategy.head, seconds, meter.done)
+
+
+@gpu
+def classify(text: str, model: str, chunk_size, stride, minimal, pooling: str, boundaries: str = FIXED,
+             limit: int | None = None, key: tuple | None = None, slot: str | None = None):  # fmt: skip
+    """Demo and API handler: verdict markdown, per-chunk figure and shaded review; bad input becomes a message.
+
+    boundaries: how chunks are cut: fixed windows, at sentence boundaries, or a truncation (head, tail, head+tail).
+    limit: the request's budget in tokens (default: a demo request's); key: who a newer request replaces; slot:
+    the verdict's title in compare mode (A or B).
+    """
+    found = answer(text, model, chunk_size, stride, minimal, pooling, boundaries, limit, key)
+    if found == REPLACED:
+        return REPLACED, None, None
+    if isinstance(found, str):
+        return found, None, ""
+    classifier, prediction = found.classifier, found.prediction
     truth = true_label(text, classifier.task, key[0] if key else None)
-    took = views.timing(seconds, meter.done, classifier.engine)
-    verdict = views.verdict(prediction, head, head_strategy.head, pooling, took, slot, truth)
+    took = views.timing(found.seconds, found.tokens, classifier.engine)
+    verdict = views.verdict(prediction, found.head, found.head_size, pooling, took, slot, truth)
     if not prediction.chunks:
-        return (verdict, *empty)
+        return verdict, None, ""
     shades, meaning = views.chunk_shades(prediction, classifier.labels)
+    setting = f"{slot + ': ' if slot else ''}{found.strategy.name}, {pooling}"
     return (
         verdict,
         views.prediction_figure(prediction, classifier.labels, pooling, classifier.task.threshold),
-        views.shaded_text(
-            text, prediction, shades, meaning, f"{slot + ': ' if slot else ''}{strategy.name}, {pooling}"
-        ),
+        views.shaded_text(text, prediction, shades, meaning, setting),
     )
+
+
+@gpu
+def classify_text(text: str, chunk_size: int = 510, stride: int = 510, minimal_chunk_size: int = 1,
+                  pooling: str = "mean") -> str:  # fmt: skip
+    """Classify a text of any length (a movie review, say) with this app's default model, reading all of it: the
+    text is cut into chunks of chunk_size tokens every stride tokens, each chunk is scored, and the chunks'
+    probabilities are pooled into one answer. Long requests are refused with what they would cost.
+
+    Args:
+        text: the text to classify, of any length up to the app's character limit.
+        chunk_size: tokens per chunk, 16 to 510 (510 reads the most context at once).
+        stride: tokens between chunk starts, 1 to chunk_size (below chunk_size, chunks overlap).
+        minimal_chunk_size: a last chunk shorter than this is dropped, 1 to chunk_size.
+        pooling: how chunk probabilities become one answer: mean, max, logit_mean, median or weighted_mean.
+
+    Returns:
+        JSON: the label, the probability of each class, every chunk's probabilities, tokens and character span, the
+        tokens scored and the engine that answered; or {"error": one line saying why not}.
+    """
+    found = answer(text, default_model(), chunk_size, stride, minimal_chunk_size, pooling)
+    if isinstance(found, str):
+        return json.dumps({"error": found.removeprefix("**Error:** ")})
+    record = found.prediction.to_dict()
+    return json.dumps(record | {"setting": f"{found.strategy.name}, {pooling}", "tokens_scored": found.tokens,
+                                "engine": found.classifier.engine})  # fmt: skip
+
+
+def default_model() -> str:
+    """The model the MCP tools use: the first offered (the picker's default), or '' where none is."""
+    choices = model_choices()
+    return choices[0] if choices else ""
 
 
 def demo(text: str, model: str, chunk_size, stride, minimal, pooling: str, cut: str = FIXED,

@@ -8,6 +8,8 @@ verdict it explains, and is kept for a changed pooling; a newer Explain of the s
 from __future__ import annotations
 
 import html
+import json
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -22,7 +24,7 @@ from longbert.scoring import tokens_scored
 from ui import budget, config, views
 from ui.config import gpu
 from ui.controls import FIXED, demo_strategy
-from ui.demo import REPLACED, superseding
+from ui.demo import REPLACED, default_model, superseding
 from ui.models import chunked, classifier_for, is_scored, scored
 
 TOP = 5
@@ -212,3 +214,28 @@ def explain_b(text: str, model: str, chunk_size, stride, minimal, pooling: str, 
     key = (getattr(request, "session_hash", None) or "direct", "explain B")
     view, _ = explain(text, model, chunk_size, stride, minimal, pooling, boundaries, key, "B")
     return gr.update() if view == REPLACED else view
+
+
+@gpu
+def explain_text(text: str, chunk_size: int = 510, stride: int = 510, minimal_chunk_size: int = 1,
+                 pooling: str = "mean") -> str:  # fmt: skip
+    """Explain why this app's default model gives a text of any length its label: each sentence's effect on the
+    answer, found by taking the sentence out and scoring again only the chunks that held it. Costs about one chunk
+    pass per sentence; requests over the explanation budget are refused with what they would cost.
+
+    Args:
+        text: the text to explain, of any length up to the app's character limit.
+        chunk_size: tokens per chunk, 16 to 510 (smaller chunks cost less to explain).
+        stride: tokens between chunk starts, 1 to chunk_size.
+        minimal_chunk_size: a last chunk shorter than this is dropped, 1 to chunk_size.
+        pooling: how chunk probabilities become one answer: mean, max, logit_mean, median or weighted_mean.
+
+    Returns:
+        JSON: the label, the probability of each class and "evidence": one entry per sentence in text order, its
+        character span [start, end] and its effect on the chosen class's probability (positive: it pushed toward the
+        label); or {"error": one line saying why not}.
+    """
+    view, record = explain(text, default_model(), chunk_size, stride, minimal_chunk_size, pooling)
+    if record is None:
+        return json.dumps({"error": html.unescape(re.sub(r"<[^>]+>", "", view)).strip()})
+    return json.dumps(record)

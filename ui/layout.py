@@ -3,6 +3,7 @@ handlers of ui.demo, ui.dashboard and ui.runs."""
 
 from __future__ import annotations
 
+import importlib.util
 from typing import NamedTuple
 
 import gradio as gr
@@ -19,7 +20,9 @@ from ui.models import model_choices
 ENTER_APPLIES = """() => document.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && event.target.matches("input[type=number]")) event.target.blur();
 }, true)"""
-LAUNCH = {"js": ENTER_APPLIES, "max_file_size": f"{config.MAX_UPLOAD_MB:g}mb"}
+# mcp_server: the MCP tools (classify_text, explain_text and the API's endpoints) where gradio[mcp] is installed.
+LAUNCH = {"js": ENTER_APPLIES, "max_file_size": f"{config.MAX_UPLOAD_MB:g}mb",
+          "mcp_server": importlib.util.find_spec("mcp") is not None}  # fmt: skip
 REFIT = "() => { setTimeout(() => window.dispatchEvent(new Event('resize')), 100); }"
 
 
@@ -121,6 +124,9 @@ def demo_tab() -> DemoTab:
     compare_on.change(lambda on: (gr.Column(visible=on),) * 3, [compare_on], [column_b, outputs_b, evidence_column_b],
                       api_name=False, queue=False).then(None, js=REFIT).then(**run_a)  # fmt: skip
     share.click(links.share, [model, text, *controls_a, compare_on, *controls_b], [link], api_name=False)
+    # For MCP clients and scripts: one text in, the answer (or its evidence) as JSON out, under the same budgets.
+    gr.api(demo.classify_text, api_name="classify_text")
+    gr.api(explain.explain_text, api_name="explain_text")
     return DemoTab(text, model, controls_a, compare_on, controls_b, (state_a, state_b), run_a, run_b)
 
 
