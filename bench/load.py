@@ -14,6 +14,7 @@ import argparse
 import concurrent.futures
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -100,10 +101,14 @@ def main(argv: list[str] | None = None) -> int:
     rounds = [{"round": 0, "rss_mb": rss_mb(server.pid)}]
     print(f"started: {rounds[0]['rss_mb']:.0f} MB", file=sys.stderr)
 
+    engines: set[str] = set()
+
     def one(i: int) -> tuple[int, str, float]:
         start = time.perf_counter()
         verdict = Client(url, verbose=False).predict(texts[i], model, 510, 510, 1, "mean", "fixed windows",
                                                      api_name="/predict")[0]  # fmt: skip
+        if said := re.search(r"\(([^()]+)\)\.$", verdict.strip()):  # the timing line names the engine
+            engines.add(said.group(1))
         return i, verdict.splitlines()[0], time.perf_counter() - start
 
     try:
@@ -124,7 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    result = {"clients": args.clients, "model": model, "env": args.env, "rounds": rounds}
+    from longbert.runtime import cpu_instruction_set
+
+    result = {"clients": args.clients, "model": model, "env": args.env, "engines": sorted(engines),
+              "instruction_set": cpu_instruction_set(), "rounds": rounds}  # fmt: skip
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
     return 0

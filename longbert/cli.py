@@ -19,10 +19,10 @@ from longbert.errors import LongbertError, Unreachable
 
 PROGRESS_MIN_TEXTS = 50
 PREDICT_EXAMPLES = """examples (the bundled model unless --model or $LONGBERT_MODEL names one):
-  longbert predict review.txt
-  longbert predict reviews.jsonl --pooling max
-  longbert predict review.txt --explain
-  cat review.txt | longbert predict --strategy head+tail
+  longbert predict examples/review.txt
+  longbert predict examples/reviews.jsonl --pooling max
+  longbert predict examples/review.txt --explain
+  cat examples/review.txt | longbert predict --strategy head+tail
   echo '{"text": "A long review ..."}' | longbert predict --chunk-size 256 --stride 128
 """
 # `longbert train` flags that set a TrainConfig field: flag -> (field, type, help); defaults come from TrainConfig.

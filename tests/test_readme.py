@@ -3,6 +3,7 @@ examples in `longbert predict --help` (on a tiny model named by $LONGBERT_MODEL,
 
 import io
 import json
+import os
 import re
 import shlex
 import shutil
@@ -14,7 +15,8 @@ import pytest
 
 from longbert.cli import PREDICT_EXAMPLES, main
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 REVIEW = "A slow start, but the second half is wonderful. " * 120  # 1,200 tokens: several chunks
 
 
@@ -35,12 +37,10 @@ def commands(text: str) -> list[list[str]]:
 
 @pytest.fixture
 def user(tmp_path, monkeypatch, model_dir):
-    """A working directory with review.txt, reviews.jsonl and reviews.csv, and the default model set to a tiny one."""
+    """A working directory with the examples the README reads, and the default model set to a tiny one."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("LONGBERT_MODEL", str(model_dir))
-    (tmp_path / "review.txt").write_text(REVIEW, encoding="utf-8")
-    (tmp_path / "reviews.jsonl").write_text(json.dumps({"text": REVIEW}) + "\n" + json.dumps({"text": "Dull."}))
-    (tmp_path / "reviews.csv").write_text(f'body\n"{REVIEW}"\nDull.\n', encoding="utf-8")
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")  # what the README's lines read, as a clone has them
     return tmp_path
 
 
@@ -112,3 +112,20 @@ def test_the_readme_ray_block_runs_as_written(user, model_dir):
     assert done.returncode == 0, done.stderr[-3000:]
     scored = pd.read_parquet(user / "scored")
     assert len(scored) == 3 and set(scored["label"]) <= {"NEGATIVE", "POSITIVE"} and scored["error"].isna().all()
+
+
+@pytest.mark.slow
+def test_the_use_lines_run_verbatim_in_a_fresh_clone(tmp_path, model_dir):
+    """A clone of the committed tree with the .venv `make app` leaves (this one's, linked: a superset of the app
+    extra), and the Use section's shell block run by bash as a person pastes it, without .venv/bin on PATH."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
+    (clone / ".venv").symlink_to(Path(sys.prefix))
+    script = "set -e\n" + "\n".join(blocks("bash", section("Use")))
+    path = ":".join(p for p in os.environ["PATH"].split(":") if not p.startswith(sys.prefix))
+    env = {**os.environ, "PATH": path, "LONGBERT_MODEL": str(model_dir)}
+    env.pop("VIRTUAL_ENV", None)
+    done = subprocess.run(["bash", "-c", script], cwd=clone, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(records) == 1 + 3 + 3 + 1 + 1 and all(r["label"] in ("NEGATIVE", "POSITIVE") for r in records)
