@@ -106,3 +106,48 @@ def test_auto_loads_into_openvino_on_a_bf16_cpu_unless_told_or_not_installed(mon
     monkeypatch.setitem(sys.modules, "openvino", None)
     assert loading_precision("auto", cpu) == "auto", "without OpenVINO, auto stays in torch"
     assert LongTextClassifier.from_pretrained(varied_dir, device="cpu").runtime.engine == "torch"
+
+
+def test_threads_share_a_bounded_set_of_inference_requests():
+    import threading
+    import time
+
+    made, busy, most = [], [], [0]
+    lock = threading.Lock()
+
+    class Request:
+        def infer(self, inputs):
+            with lock:
+                busy.append(1)
+                most[0] = max(most[0], len(busy))
+            time.sleep(0.01)
+            with lock:
+                busy.pop()
+            self.out = inputs["input_ids"].astype(np.float32)
+
+        def get_output_tensor(self, index):
+            return type("Tensor", (), {"data": self.out})()
+
+    class Compiled:
+        def create_infer_request(self):
+            made.append(1)
+            return Request()
+
+    run = openvino_engine.openvino_runner(Compiled())
+    ids = np.ones((2, 3), np.int64)
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        outputs = list(pool.map(lambda _: run(ids, ids), range(64)))
+    assert len(made) == openvino_engine.REQUESTS == most[0], "a request per thread grew the server round after round"
+    assert all(np.array_equal(o, ids) for o in outputs)
+
+
+def test_the_compiled_model_keeps_a_bounded_number_of_shapes(monkeypatch):
+    seen = {}
+
+    class Core:
+        def compile_model(self, model, device, config):
+            seen.update(config)
+
+    monkeypatch.setattr(openvino_engine.openvino_module(), "Core", Core)
+    openvino_engine.compile_for_cpu(object(), "f32")
+    assert seen["CPU_RUNTIME_CACHE_CAPACITY"] == str(openvino_engine.SHAPE_CACHE)

@@ -128,4 +128,5 @@ def test_the_use_lines_run_verbatim_in_a_fresh_clone(tmp_path, model_dir):
     done = subprocess.run(["bash", "-c", script], cwd=clone, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     records = [json.loads(line) for line in done.stdout.splitlines()]
-    assert len(records) == 1 + 3 + 3 + 1 + 1 and all(r["label"] in ("NEGATIVE", "POSITIVE") for r in records)
+    assert len(records) >= len(commands(script)) >= 5, "a line or more from every command"
+    assert all(r["label"] in ("NEGATIVE", "POSITIVE") for r in records)

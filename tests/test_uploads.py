@@ -339,3 +339,24 @@ def test_a_link_names_a_known_review_by_id_and_pasted_text_not_at_all():
     assert links.review_reference(demo_examples()[2]) == {"example": "2"}
     assert links.review_reference("A review someone pasted, known nowhere.") == {}
     truth.known_labels.cache_clear()
+
+
+def test_gradios_upload_route_refuses_a_file_over_the_limit(server):
+    import urllib.error
+    import urllib.request
+
+    def upload(size: int) -> int:
+        boundary = "longbert-boundary"
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="big.csv"\r\n\r\n'
+        body = head.encode() + b"x" * size + f"\r\n--{boundary}--\r\n".encode()
+        kind = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        request = urllib.request.Request(f"{server}gradio_api/upload", data=body, method="POST", headers=kind)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                return answer.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    limit = int(config.MAX_UPLOAD_MB * 1024 * 1024)
+    assert upload(1000) == 200
+    assert upload(limit + 1024 * 1024) == 413, "over LONGBERT_MAX_UPLOAD_MB: refused by Gradio's route itself"

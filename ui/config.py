@@ -7,7 +7,7 @@ committed one), LONGBERT_IMDB (reviews for evaluation runs; default: the bundled
 LONGBERT_MAX_CHARS (longest review accepted, default 200,000), the budgets in tokens scored (chunks x their
 lengths) of a demo request (LONGBERT_DEMO_TOKENS, 20,000), of setting B's request in compare mode
 (LONGBERT_COMPARE_TOKENS, 20,000), of an evaluation run (LONGBERT_RUN_TOKENS, 400,000) and of an explanation
-(LONGBERT_EXPLAIN_TOKENS, 60,000), LONGBERT_TOKENS_PER_S
+(LONGBERT_EXPLAIN_TOKENS, 60,000), the sessions kept (LONGBERT_SESSIONS, 100), LONGBERT_TOKENS_PER_S
 (the rate time estimates assume until this server has measured its own, 1,400), LONGBERT_MAX_RUN_SETTINGS (most
 settings one run may compare, default 64), a visitor's file (LONGBERT_MAX_UPLOAD_MB, 20; LONGBERT_MAX_UPLOAD_ROWS,
 2,000), models from the Hub (LONGBERT_HUB_MODELS, on where SPACE_ID is set; LONGBERT_MAX_MODEL_MB, 600;
@@ -37,6 +37,10 @@ RUN_TOKENS = int(os.environ.get("LONGBERT_RUN_TOKENS", "400000"))
 # An explanation re-scores a chunk per sentence (longbert.evidence): the longest example's costs 46,148 tokens at
 # 510/510/1 (16x its prediction), about 3 s on 2 AVX-512-BF16 cores and 33 s at the AVX2 rate above.
 EXPLAIN_TOKENS = int(os.environ.get("LONGBERT_EXPLAIN_TOKENS", "60000"))
+# Page and API sessions whose state Gradio keeps (each about 1 MB: a copy of the page's component values); an API
+# client never closes its session, so at Gradio's default of 10,000 the server grew about 30 MB a round of 30
+# clients (bench/RESULTS.md). The oldest beyond this are dropped.
+SESSIONS = int(os.environ.get("LONGBERT_SESSIONS", "100"))
 TOKENS_PER_S = float(os.environ.get("LONGBERT_TOKENS_PER_S", "1400"))
 # An evaluation run scores this many reviews at a time, so a Stop keeps whole reviews to show (partial results).
 RUN_BLOCK_REVIEWS = 16

@@ -22,7 +22,8 @@ ENTER_APPLIES = """() => document.addEventListener("keydown", (event) => {
 }, true)"""
 # mcp_server: the MCP tools (classify_text, explain_text and the API's endpoints) where gradio[mcp] is installed.
 LAUNCH = {"js": ENTER_APPLIES, "max_file_size": f"{config.MAX_UPLOAD_MB:g}mb",
-          "mcp_server": importlib.util.find_spec("mcp") is not None}  # fmt: skip
+          "mcp_server": importlib.util.find_spec("mcp") is not None,
+          "state_session_capacity": config.SESSIONS}  # fmt: skip
 REFIT = "() => { setTimeout(() => window.dispatchEvent(new Event('resize')), 100); }"
 
 

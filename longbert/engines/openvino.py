@@ -11,7 +11,7 @@ few seconds and is cached on disk, keyed by the weights, beside the int8 cache (
 from __future__ import annotations
 
 import contextlib
-import threading
+import queue
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +83,7 @@ def compile_for_cpu(converted_model, precision: str, threads: int | None = None)
         "PERFORMANCE_HINT": "LATENCY",
         "NUM_STREAMS": 1,
         "INFERENCE_PRECISION_HINT": precision,
+        "CPU_RUNTIME_CACHE_CAPACITY": str(SHAPE_CACHE),
     }
     return openvino_module().Core().compile_model(converted_model, "CPU", config)
 
@@ -92,17 +93,28 @@ def compiled_model(model: torch.nn.Module, special: SpecialTokens, threads: int 
     return compile_for_cpu(converted(model.float().eval(), special), precision(), threads)
 
 
-def openvino_runner(compiled):
-    """run(input_ids, attention_mask) -> logits over a compiled model (longbert.scoring.ArrayScorer's), with one
-    inference request per thread (a request is not shared between threads; the compiled model is)."""
-    local = threading.local()
+# Compiled kernels kept per input shape. Batches are sized by tokens, so their shapes (rows x width) vary without
+# end; at OpenVINO's default (5,000) 1,200 random shapes took the bundled model from 634 to 1,882 MB and still
+# growing, at 16 it levelled at 1,090 MB (about 8% slower on those shapes; bench/RESULTS.md).
+SHAPE_CACHE = 64
+REQUESTS = 2  # inference requests a compiled model keeps: each holds buffers for the largest batch it has run
+
+
+def openvino_runner(compiled, requests: int = REQUESTS):
+    """run(input_ids, attention_mask) -> logits over a compiled model (longbert.scoring.ArrayScorer's). A request is
+    not shared between threads, so threads take one of `requests` requests in turn: a request per thread grew a
+    server by about 10 MB a round of 30 clients (bench/RESULTS.md), as its pool of threads took on new ones."""
+    pool: queue.Queue = queue.Queue()
+    for _ in range(requests):
+        pool.put(compiled.create_infer_request())
 
     def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        request = getattr(local, "request", None)
-        if request is None:
-            request = local.request = compiled.create_infer_request()
-        request.infer({"input_ids": ids, "attention_mask": mask})
-        return request.get_output_tensor(0).data.copy()
+        request = pool.get()
+        try:
+            request.infer({"input_ids": ids, "attention_mask": mask})
+            return request.get_output_tensor(0).data.copy()
+        finally:
+            pool.put(request)
 
     return run
 
