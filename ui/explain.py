@@ -216,7 +216,6 @@ def explain_b(text: str, model: str, chunk_size, stride, minimal, pooling: str, 
     return gr.update() if view == REPLACED else view
 
 
-@gpu
 def explain_text(text: str, chunk_size: int = 510, stride: int = 510, minimal_chunk_size: int = 1,
                  pooling: str = "mean") -> str:  # fmt: skip
     """Explain why this app's default model gives a text of any length its label: each sentence's effect on the
