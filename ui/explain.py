@@ -135,9 +135,8 @@ def explanation_tokens(model: str, text: str, strategy) -> int:
     """What explaining the review costs here: its occluded chunks, and its chunks if not scored yet."""
     classifier = classifier_for(model)
     with _kept_lock:
-        if (model, text, strategy) in _kept:
-            return 0
-    tokens = _plan(model, text, strategy)[1].cost(classifier.special)
+        kept = (model, text, strategy) in _kept
+    tokens = 0 if kept else _plan(model, text, strategy)[1].cost(classifier.special)
     if not is_scored(model, text, strategy):
         tokens += tokens_scored(chunked(model, text, strategy)[1], classifier.special)
     return tokens
