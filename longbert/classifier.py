@@ -199,7 +199,8 @@ class LongTextClassifier:
             return self.encode(group, strategies=[strategy])
 
         with tqdm(total=total, desc="texts", unit="text", disable=not progress) as bar:
-            groups = _prefetched(encode, _groups(texts)) if prefetch else ((g, encode(g)) for g in _groups(texts))
+            grouped = text_groups(texts)
+            groups = _prefetched(encode, grouped) if prefetch else ((g, encode(g)) for g in grouped)
             for group, encoded in groups:
                 yield from predictions(self.score(chunk(encoded, strategy), scorer), encoded, self.task, pooling)
                 bar.update(len(group))
@@ -229,14 +230,16 @@ def _prefetched(func: Callable[[T], U], items: Iterable[T]) -> Iterator[tuple[T,
             yield current, result
 
 
-def _groups(texts: Iterable[str]) -> Iterator[list[str]]:
-    """Consecutive texts in groups of at most GROUP_TEXTS texts or about GROUP_CHARS characters."""
+def text_groups(texts: Iterable[str], most_texts: int | None = None) -> Iterator[list[str]]:
+    """Consecutive texts, each checked (check_text), in groups of at most most_texts (default GROUP_TEXTS) texts or
+    about GROUP_CHARS characters: what prediction and explanation stream through."""
+    most_texts = most_texts or GROUP_TEXTS
     group: list[str] = []
     chars = 0
     for index, text in enumerate(texts):
         group.append(check_text(text, f"text {index}"))
         chars += len(text)
-        if chars >= GROUP_CHARS or len(group) >= GROUP_TEXTS:
+        if chars >= GROUP_CHARS or len(group) >= most_texts:
             yield group
             group, chars = [], 0
     if group:

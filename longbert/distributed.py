@@ -174,11 +174,6 @@ def cluster(address: str, timeout: float = CONNECT_S) -> Iterator[None]:
             record.unlink(missing_ok=True)
 
 
-def connect(address: str, timeout: float = CONNECT_S) -> None:
-    """Start or join a cluster for the rest of this process (see cluster())."""
-    cluster(address, timeout).__enter__()
-
-
 def _join(ray, address: str, timeout: float) -> None:
     """ray.init for an address, Ray's own lines held back, any failure one LongbertError line."""
     options: dict = {"log_to_driver": False, "include_dashboard": False}

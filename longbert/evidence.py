@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from longbert.chunking import Chunks, Strategy, window_ids
-from longbert.encoding import Encoded, check_text
+from longbert.classifier import text_groups
+from longbert.encoding import Encoded
 from longbert.errors import LongbertError
 from longbert.pooling import ChunkScores, Prediction, check_pooling, pool, predictions
 from longbert.scoring import Meter, tokens_scored
@@ -145,17 +146,6 @@ class Explanation:
         return self.prediction.to_dict() | {"evidence": self.records()}
 
 
-def explain_scored(
-    classifier, encoded: Sequence[Encoded], full: ChunkScores, pooling: str | None = None, *, meter: Meter | None = None
-) -> list[Explanation]:
-    """Explanations of texts whose chunks are already scored (full): only the occluded chunks are scored here."""
-    plan = occlusions(encoded, full.chunks)
-    if meter is not None:
-        meter.planned += plan.cost(classifier.special)
-    occluded = classifier.score(plan.chunks, classifier.scorer_with(meter=meter)).logits
-    return explained(classifier, encoded, full, plan, occluded, pooling)
-
-
 def explain(
     classifier,
     texts: Sequence[str] | str,
@@ -194,11 +184,6 @@ def explained(
     return result
 
 
-def explanation_cost(classifier, encoded: Sequence[Encoded], chunks: Chunks) -> int:
-    """Tokens that explaining already-scored texts costs: their occluded chunks, counted before any scoring."""
-    return occlusions(encoded, chunks).cost(classifier.special)
-
-
 EXPLAIN_GROUP = 64  # texts explained together: their chunks and occluded chunks share length-sorted batches
 
 
@@ -211,18 +196,12 @@ def iter_explain(
     batch_tokens: int | None = None,
     progress: bool = False,
 ) -> Iterator[Explanation]:
-    """Explanations of texts in order, EXPLAIN_GROUP texts at a time, so any number of texts streams through."""
+    """Explanations of texts in order, EXPLAIN_GROUP texts at a time (longbert.classifier.text_groups, which checks
+    each text), so any number of texts streams through."""
     from tqdm.auto import tqdm
 
     total = len(texts) if isinstance(texts, Sequence) else None
-    group: list[str] = []
     with tqdm(total=total, desc="texts", unit="text", disable=not progress) as bar:
-        for index, text in enumerate(texts):
-            group.append(check_text(text, f"text {index}"))
-            if len(group) == EXPLAIN_GROUP:
-                yield from explain(classifier, group, strategy, pooling, batch_tokens=batch_tokens)
-                bar.update(len(group))
-                group = []
-        if group:
+        for group in text_groups(texts, EXPLAIN_GROUP):
             yield from explain(classifier, group, strategy, pooling, batch_tokens=batch_tokens)
             bar.update(len(group))

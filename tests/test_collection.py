@@ -261,7 +261,7 @@ def test_a_full_disk_is_one_line(tmp_path, capsys, model_dir, monkeypatch):
 def test_actors_are_checked_before_ray_starts(tmp_path, capsys, model_dir, monkeypatch):
     import longbert.distributed
 
-    monkeypatch.setattr(longbert.distributed, "connect", lambda address: pytest.fail("Ray was started"))
+    monkeypatch.setattr(longbert.distributed, "cluster", lambda *args: pytest.fail("Ray was started"))
     documents(4).to_parquet(tmp_path / "in.parquet")
     code, err = run(capsys, str(tmp_path / "in.parquet"), "--output", str(tmp_path / "out"), "--model",
                     str(model_dir), "--text-column", "body", "--ray", "local", "--actors", "0")  # fmt: skip

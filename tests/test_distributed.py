@@ -81,17 +81,23 @@ def test_an_actor_killed_mid_run_costs_a_retry_not_the_job(tmp_path, model_dir, 
     assert np.allclose(np.stack(result["probabilities"]), np.stack(expected["probabilities"]), atol=1e-4)
 
 
-def test_a_two_node_cluster_that_loses_its_worker_node_finishes_with_every_id_once(
-    tmp_path, model_dir, reviews, classifier
-):
+def two_node_report(helper: str, tmp_path, model_dir, reviews, classifier) -> dict:
+    """A one-process run into tmp_path/local, then tests/helpers/HELPER (a two-node loopback cluster losing its
+    worker) into tmp_path/ray: the helper's report."""
     job = Job(str(model_dir), "510/510/1", "mean", "text", "doc", part_rows=20)
     score_collection(reviews, tmp_path / "local", job, local_parts(classifier, job, None, "mean"), progress=False)
-    script = Path(__file__).parent / "helpers" / "lose_a_node.py"
+    script = Path(__file__).parent / "helpers" / helper
     argv = [str(model_dir), str(reviews), str(tmp_path / "ray"), str(tmp_path / "report.json")]
     done = subprocess.run([sys.executable, str(script), *argv],
                           capture_output=True, text=True, timeout=600, cwd=Path(__file__).parents[1])  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads((tmp_path / "report.json").read_text())
+    return json.loads((tmp_path / "report.json").read_text())
+
+
+def test_a_two_node_cluster_that_loses_its_worker_node_finishes_with_every_id_once(
+    tmp_path, model_dir, reviews, classifier
+):
+    report = two_node_report("lose_a_node.py", tmp_path, model_dir, reviews, classifier)
     assert report["addresses"] == ["127.0.0.1"], "both nodes on loopback"
     assert report["removed"] and report["alive_nodes"] == 1 and report["parts"] == 15 and report["errors"] == 0
     result, expected = read_output(tmp_path / "ray"), read_output(tmp_path / "local")
@@ -100,8 +106,8 @@ def test_a_two_node_cluster_that_loses_its_worker_node_finishes_with_every_id_on
 
 
 def test_ray_local_listens_on_loopback_only():
-    code = ("from longbert.distributed import connect; connect('local'); import ray; "
-            "print('node address:', ray.util.get_node_ip_address())")  # fmt: skip
+    code = ("from longbert.distributed import cluster\nwith cluster('local'):\n    import ray\n"
+            "    print('node address:', ray.util.get_node_ip_address())")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     (line,) = [line for line in done.stdout.splitlines() if line.startswith("node address:")]
@@ -122,14 +128,7 @@ def test_a_ray_dataset_gets_the_prediction_columns(model_dir, classifier):
 def test_the_command_joins_a_loopback_cluster_by_address_and_survives_losing_its_worker(
     tmp_path, model_dir, reviews, classifier
 ):
-    job = Job(str(model_dir), "510/510/1", "mean", "text", "doc", part_rows=20)
-    score_collection(reviews, tmp_path / "local", job, local_parts(classifier, job, None, "mean"), progress=False)
-    script = Path(__file__).parent / "helpers" / "join_by_address.py"
-    argv = [str(model_dir), str(reviews), str(tmp_path / "ray"), str(tmp_path / "report.json")]
-    done = subprocess.run([sys.executable, str(script), *argv], capture_output=True, text=True, timeout=600,
-                          cwd=Path(__file__).parents[1])  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads((tmp_path / "report.json").read_text())
+    report = two_node_report("join_by_address.py", tmp_path, model_dir, reviews, classifier)
     assert report["address"].startswith("127.0.0.1:") and report["removed"]
     assert report["code"] == 0, report["stderr"][-3000:]
     result, expected = read_output(tmp_path / "ray"), read_output(tmp_path / "local")

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from longbert import Chunking, LongTextClassifier, Sentences, Truncation
 from longbert.chunking import window_ids
 from longbert.errors import Stopped
-from longbert.evidence import explain, explanation_cost, occlusions, sentence_ranges
+from longbert.evidence import explain, occlusions, sentence_ranges
 from longbert.pooling import POOLINGS, pool
 from longbert.scoring import Meter, tokens_scored
 from longbert.tasks import MULTI_LABEL, REGRESSION, SINGLE_LABEL
@@ -137,7 +137,7 @@ def test_only_the_chunks_holding_a_sentence_are_scored_again(tokenizer):
     (explanation,) = explain(classifier, text, strategy, meter=meter)
     assert explanation.rescored == expected < len(plan.sentences[0]) * len(windows)
     assert classifier.model.rows == len(windows) + expected  # the text's chunks once, then only the changed ones
-    assert meter.done == tokens_scored(chunks, classifier.special) + explanation_cost(classifier, [encoded], chunks)
+    assert meter.done == tokens_scored(chunks, classifier.special) + plan.cost(classifier.special)
     assert meter.planned == meter.done
 
 

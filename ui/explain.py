@@ -7,15 +7,15 @@ verdict it explains, and is kept for a changed pooling; a newer Explain of the s
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
-import threading
 import time
-from collections import OrderedDict
 
 import gradio as gr
 import numpy as np
+import torch
 
 from longbert import LongbertError
 from longbert.errors import Stopped
@@ -25,18 +25,17 @@ from ui import budget, config, views
 from ui.config import gpu
 from ui.controls import FIXED, demo_strategy
 from ui.demo import REPLACED, default_model, superseding
-from ui.models import chunked, classifier_for, is_scored, scored
+from ui.models import Kept, chunked, classifier_for, is_scored, scored
 
 TOP = 5
-_kept: OrderedDict[tuple, tuple] = OrderedDict()  # (model, text, strategy) -> (encoded, plan, occluded logits)
-_kept_lock = threading.Lock()
 KEPT = 8
+_occluded = Kept(KEPT)  # (model, text, strategy) -> the occluded chunks' logits
 
 
 def forget() -> None:
     """Drop the kept explanations, so the next one is computed afresh."""
-    with _kept_lock:
-        _kept.clear()
+    _plan.cache_clear()
+    _occluded.clear()
 
 
 def _diverging(share: float) -> str:
@@ -124,8 +123,10 @@ def _short(sentence: str, most: int = 160) -> str:
     return sentence if len(sentence) <= most else sentence[: most - 1] + "…"
 
 
+@functools.lru_cache(maxsize=KEPT)
 def _plan(model: str, text: str, strategy) -> tuple[list, Occlusions]:
-    """(encoded with sentence starts, the occlusions of the review's chunks) under a strategy."""
+    """(encoded with sentence starts, the occlusions of the review's chunks) under a strategy: kept, since the cost
+    is counted from it and the scoring then uses it."""
     classifier = classifier_for(model)
     encoded = classifier.encode([text], sentences=True)
     return encoded, occlusions(encoded, chunked(model, text, strategy)[1])
@@ -134,9 +135,7 @@ def _plan(model: str, text: str, strategy) -> tuple[list, Occlusions]:
 def explanation_tokens(model: str, text: str, strategy) -> int:
     """What explaining the review costs here: its occluded chunks, and its chunks if not scored yet."""
     classifier = classifier_for(model)
-    with _kept_lock:
-        kept = (model, text, strategy) in _kept
-    tokens = 0 if kept else _plan(model, text, strategy)[1].cost(classifier.special)
+    tokens = 0 if (model, text, strategy) in _occluded else _plan(model, text, strategy)[1].cost(classifier.special)
     if not is_scored(model, text, strategy):
         tokens += tokens_scored(chunked(model, text, strategy)[1], classifier.special)
     return tokens
@@ -165,10 +164,11 @@ def explain(text: str, model: str, chunk_size, stride, minimal, pooling: str, bo
         start = time.perf_counter()
         with superseding(key) as meter, budget.PRIORITY.demo():
             full = scored(model, text, strategy, meter)
-            encoded, plan, occluded = _occluded(model, text, strategy, meter)
+            logits = occluded(model, text, strategy, meter)
         seconds = time.perf_counter() - start
         budget.RATE.observe(meter.done, seconds)
-        (explanation,) = explained(classifier, encoded, full, plan, occluded, pooling)
+        encoded, plan = _plan(model, text, strategy)
+        (explanation,) = explained(classifier, encoded, full, plan, logits, pooling)
     except Stopped:
         return REPLACED, None
     except LongbertError as error:
@@ -180,21 +180,14 @@ def explain(text: str, model: str, chunk_size, stride, minimal, pooling: str, bo
     return view + timing, record
 
 
-def _occluded(model: str, text: str, strategy, meter) -> tuple:
-    """(encoded, plan, occluded chunks' logits) of a review, kept for the last KEPT explanations."""
+def occluded(model: str, text: str, strategy, meter) -> torch.Tensor:
+    """The occluded chunks' logits of a review (its _plan), kept for the last KEPT explanations."""
     key = (model, text, strategy)
-    with _kept_lock:
-        if key in _kept:
-            _kept.move_to_end(key)
-            return _kept[key]
+    if (kept := _occluded.get(key)) is not None:
+        return kept
     classifier = classifier_for(model)
-    encoded, plan = _plan(model, text, strategy)
-    logits = classifier.score(plan.chunks, classifier.scorer_with(meter=meter)).logits
-    with _kept_lock:
-        _kept[key] = (encoded, plan, logits)
-        while len(_kept) > KEPT:
-            _kept.popitem(last=False)
-    return _kept[key]
+    plan = _plan(model, text, strategy)[1]
+    return _occluded.put(key, classifier.score(plan.chunks, classifier.scorer_with(meter=meter)).logits)
 
 
 def explain_a(text: str, model: str, chunk_size, stride, minimal, pooling: str, boundaries: str = FIXED,

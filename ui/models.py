@@ -88,8 +88,7 @@ def forget_models() -> None:
 def forget_scores() -> None:
     """Drop the kept chunks and chunk scores, so the next request scores afresh (bench.demo's computed case)."""
     chunked.cache_clear()
-    with _scores_lock:
-        _scores.clear()
+    _scores.clear()
 
 
 @functools.lru_cache(maxsize=32)
@@ -100,28 +99,54 @@ def chunked(model: str, text: str, strategy: Strategy) -> tuple[list, Chunks]:
     return encoded, classifier.chunk(encoded, strategy)
 
 
-_scores: OrderedDict[tuple, ChunkScores] = OrderedDict()
-_scores_lock = threading.Lock()
+class Kept:
+    """The values of the last `size` keys used, shared by the request threads (the least recently used go first);
+    a value is computed outside the lock, so a slow one holds up no other request."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        """The value kept for key (now the most recently used), or None."""
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key, value):
+        """Keep value for key, dropping the least recently used beyond size; returns value."""
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+    def __contains__(self, key) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
 KEPT_SCORES = 32
+_scores = Kept(KEPT_SCORES)  # (model, text, strategy) -> ChunkScores
 
 
 def scored(model: str, text: str, strategy: Strategy, meter: Meter | None = None) -> ChunkScores:
     """One review's chunk scores, kept for the last KEPT_SCORES requests, so changing only the pooling re-pools the
     scores already computed; a meter counts the tokens and stops the scoring between batches (nothing is kept)."""
     key = (model, text, strategy)
-    with _scores_lock:
-        if key in _scores:
-            _scores.move_to_end(key)
-            return _scores[key]
+    if (kept := _scores.get(key)) is not None:
+        return kept
     classifier = classifier_for(model)
-    scores = classifier.score(chunked(model, text, strategy)[1], classifier.scorer_with(meter=meter))
-    with _scores_lock:
-        _scores[key] = scores
-        while len(_scores) > KEPT_SCORES:
-            _scores.popitem(last=False)
-    return scores
+    return _scores.put(key, classifier.score(chunked(model, text, strategy)[1], classifier.scorer_with(meter=meter)))
 
 
 def is_scored(model: str, text: str, strategy: Strategy) -> bool:
-    with _scores_lock:
-        return (model, text, strategy) in _scores
+    return (model, text, strategy) in _scores
